@@ -1,0 +1,15 @@
+"""brushwork: turn photos into paintings with neural style transfer.
+
+The public API::
+
+    import brushwork
+    picture = brushwork.stylize("photo.jpg", "painting.jpg", size=512)
+    picture.save("out.png")
+"""
+
+from .errors import BrushworkError
+from .optimize import Stylizer, StylizeResult, StylizeSettings, stylize
+from .presets import PRESETS
+
+__version__ = "0.1.0"
+__all__ = ["BrushworkError", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer", "stylize", "__version__"]

@@ -1,0 +1,278 @@
+"""The ``brushwork`` command line: options → settings dataclass → API call, nothing more.
+
+The options of ``stylize`` are generated from :class:`~brushwork.optimize.StylizeSettings`, so a
+new setting appears on the command line with its default and help text without being written
+twice.  Every :class:`~brushwork.errors.BrushworkError` becomes one line on stderr and its exit
+code; ``--debug`` shows tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import shutil
+import sys
+import typing
+from collections.abc import Iterator
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import __version__
+from .errors import BrushworkError, Interrupted, OutputError
+from .progress import Progress as JobProgress
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="brushwork: turn photos into paintings with neural style transfer.",
+)
+err = Console(stderr=True, highlight=False)
+_state = {"debug": False, "quiet": False}
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """One line per user error, a documented exit code, and no traceback unless --debug."""
+    try:
+        yield
+    except BrushworkError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written.")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for details)",
+                  soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+class ProgressBar:
+    """Draws :class:`~brushwork.progress.Progress` events as a rich progress bar with ETA."""
+
+    def __init__(self, description: str) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("it {task.fields[step]}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=_state["quiet"],
+            transient=False,
+        )
+        self.task = self.bar.add_task(description, total=1.0, step="-", loss="-")
+
+    def __enter__(self) -> ProgressBar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, p: JobProgress) -> None:
+        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
+                        step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}")
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """brushwork: turn photos into paintings with neural style transfer."""
+    _state["debug"], _state["quiet"] = debug, quiet
+    if version:
+        typer.echo(f"brushwork {__version__}")
+        raise typer.Exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options generated from the settings dataclass
+
+
+def _option_type(annotation: Any) -> Any:
+    """The CLI type of a settings field: tuples become comma-separated strings."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = type(None) in typing.get_args(annotation)
+    base = args[0] if optional and args else annotation
+    if typing.get_origin(base) is tuple or base is tuple:
+        return str | None
+    if base in (int, float, str):
+        return base | None if optional else base
+    if base is bool:
+        return bool
+    return str | None
+
+
+def _is_tuple(annotation: Any) -> bool:
+    return any(typing.get_origin(a) is tuple for a in (annotation, *typing.get_args(annotation)))
+
+
+def _is_float_tuple(annotation: Any) -> bool:
+    return any(typing.get_origin(a) is tuple and float in typing.get_args(a)
+               for a in (annotation, *typing.get_args(annotation)))
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def settings_parameters(settings_cls: type) -> list[inspect.Parameter]:
+    """One typer option per dataclass field, with the field's default and help text."""
+    hints = typing.get_type_hints(settings_cls)
+    params = []
+    for f in fields(settings_cls):
+        default = f.default if f.default is not MISSING else None
+        typ = _option_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        decls = [f"{flag}/--no-{f.name.replace('_', '-')}"] if typ is bool else [flag]
+        opt = typer.Option(*decls, help=f.metadata.get("help", ""), show_default=_show_default(default),
+                           rich_help_panel="Settings")
+        cli_default = default if not isinstance(default, tuple) else None
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                        default=cli_default, annotation=Annotated[typ, opt]))
+    return params
+
+
+def parse_settings(settings_cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Turn CLI values back into dataclass values (comma lists → tuples); unchanged ones are dropped."""
+    hints = typing.get_type_hints(settings_cls)
+    out: dict[str, Any] = {}
+    for f in fields(settings_cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if _is_tuple(hints[f.name]):
+            if value is None:
+                continue
+            items = [v.strip() for v in str(value).split(",") if v.strip()]
+            try:
+                out[f.name] = tuple(float(v) for v in items) if _is_float_tuple(hints[f.name]) else tuple(items)
+            except ValueError:
+                raise BrushworkError(f"--{f.name.replace('_', '-')} takes comma-separated numbers, not '{value}'.",
+                                     exit_code=4) from None
+            continue
+        if value != f.default:
+            out[f.name] = value
+    return out
+
+
+def _with_settings(settings_cls: type) -> Any:
+    """Decorator: append the settings options to a command's signature."""
+
+    def wrap(func: Any) -> Any:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+        func.__signature__ = sig.replace(parameters=[*own, *settings_parameters(settings_cls)])
+        return func
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+from .optimize import Stylizer, StylizeResult, StylizeSettings, _save_path  # noqa: E402
+
+
+def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
+                 values: dict[str, Any]) -> StylizeResult:
+    from .image import check_output, load_image, save_image
+    from .presets import settings_from
+
+    settings = settings_from(preset, **parse_settings(StylizeSettings, values))
+    out = check_output(output, overwrite)
+    if settings.save_every:
+        total = sum(sc.iterations for sc in settings.schedule)
+        for it in range(settings.save_every, total + 1, settings.save_every):
+            check_output(_save_path(out, it), overwrite)
+    c_img = load_image(content, "content image")
+    s_imgs = [load_image(p, "style image") for p in styles]
+    stylizer = Stylizer(settings)
+
+    def on_save(img: Any, iteration: int) -> None:
+        save_image(img, _save_path(out, iteration), overwrite)
+
+    with ProgressBar("stylize") as bar:
+        result = stylizer.run(c_img, s_imgs, bar, on_save)
+    save_image(result.image, out, overwrite)
+    if result.stopped:
+        message = f"{result.stopped}; the last good image is in {out}"
+        if result.stopped.startswith("interrupted"):
+            raise Interrupted(message)
+        raise BrushworkError(message + ". Lower --style-weight or --learning-rate and try again.", exit_code=7)
+    err.print(f"wrote {out} ({result.iterations} iterations, {result.seconds:.1f} s)")
+    return result
+
+
+@app.command()
+@_with_settings(StylizeSettings)
+def stylize(
+    content: Annotated[Path, typer.Argument(help="The photo to paint.", show_default=False)],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images (paintings).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+    preset: Annotated[str | None, typer.Option("--preset", help="Start from a named preset: default, guohua.")] = None,
+    **values: Any,
+) -> None:
+    """Paint CONTENT in the style of STYLES by optimising its pixels (Gatys et al.)."""
+    with _user_errors():
+        _run_stylize(content, styles, output, overwrite, preset, values)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Folder for the demo result.")] = Path("brushwork-demo"),
+    size: Annotated[int, typer.Option(help="Longest side of the result.")] = 384,
+    quality: Annotated[str, typer.Option(help="draft, normal or high.")] = "draft",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo result.")] = False,
+) -> None:
+    """Stylize the bundled photo with the bundled painting and say where the result is."""
+    from .assets import DEMO_CONTENT, DEMO_STYLE
+
+    with _user_errors():
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "demo.png"
+        for src in (DEMO_CONTENT, DEMO_STYLE):
+            dest = folder / src.name
+            if not dest.exists():
+                shutil.copyfile(src, dest)
+        if out.exists() and not overwrite:
+            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+        err.print(f"painting {DEMO_CONTENT.name} in the style of {DEMO_STYLE.name} at {size} px …")
+        _run_stylize(DEMO_CONTENT, [DEMO_STYLE], out, overwrite, None, {"size": size, "quality": quality})
+        typer.echo(f"demo result: {out.resolve()}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pressed outside a job
+        err.print("interrupted.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

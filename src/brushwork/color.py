@@ -1,0 +1,55 @@
+"""Colour-space helpers for colour preservation and ink-wash handling.
+
+Luminance-only transfer (Gatys et al., "Preserving Color in Neural Artistic Style Transfer",
+2016) stylizes the luminance channel and keeps the content's chroma.  YIQ is used because it is
+linear (cheap, differentiable, exactly invertible) and its Y is the usual Rec.601 luma.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114],
+     [0.595716, -0.274453, -0.321263],
+     [0.211456, -0.522591, 0.311135]]
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _apply(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", matrix.to(x), x)
+
+
+def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W RGB in [0, 1] → YIQ (Y in [0, 1])."""
+    return _apply(_RGB_TO_YIQ, x)
+
+
+def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_yiq` (not clamped)."""
+    return _apply(_YIQ_TO_RGB, x)
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """Luma of an RGB tensor, kept as three equal channels so VGG can read it."""
+    y = rgb_to_yiq(x)[:, :1]
+    return y.expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Shift and scale ``source``'s luminance to the mean and deviation of ``target``'s.
+
+    Used on style images before luminance-only transfer, so that a dark painting does not darken
+    a bright photo (Gatys et al. 2016, section on luminance-only transfer).
+    """
+    ys, yt = luminance(source), luminance(target)
+    out = (ys - ys.mean()) / (ys.std() + 1e-6) * yt.std() + yt.mean()
+    return out.clamp(0, 1)
+
+
+def combine_luma_chroma(luma_from: torch.Tensor, chroma_from: torch.Tensor) -> torch.Tensor:
+    """RGB image with the luminance of ``luma_from`` and the chroma (I, Q) of ``chroma_from``."""
+    y = rgb_to_yiq(luma_from)[:, :1]
+    iq = rgb_to_yiq(chroma_from)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)

@@ -1,0 +1,40 @@
+"""Choosing the compute device, and turning out-of-memory into advice."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from .errors import ResourceError, SettingsError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an explicit device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SettingsError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ResourceError("--device cuda was asked for but no CUDA GPU is available: use --device cpu.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ResourceError(f"there is no GPU {dev.index}: this machine has {torch.cuda.device_count()}.")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise SettingsError(f"device '{name}' is not supported: use auto, cpu or cuda.")
+    return dev
+
+
+@contextlib.contextmanager
+def memory_guard(what: str) -> Iterator[None]:
+    """Re-raise out-of-memory errors as a :class:`ResourceError` that suggests a smaller size."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise ResourceError(f"ran out of memory while {what}: try a smaller --size.") from None
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+            raise ResourceError(f"ran out of memory while {what}: try a smaller --size.") from None
+        raise

