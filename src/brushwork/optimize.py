@@ -154,6 +154,8 @@ class StylizeResult:
     """None when the run finished; otherwise the reason (interrupted, NaN loss)."""
     iterations: int = 0
     evaluations: int = 0
+    scale_evaluations: list[int] = field(default_factory=list)
+    """VGG forward+backward passes per scale (the cost driver: each costs ∝ the scale's pixels)."""
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
 
@@ -183,9 +185,9 @@ class _Evaluator:
             p.grad = None
         clamped = p.clamp(0, 1)  # the loss sees exactly the image that will be saved
         loss, parts = self.objective(clamped)
+        value = float(loss.detach())
         loss.backward()
         self.evaluations += 1
-        value = float(loss.detach())
         if math.isfinite(value) and (self.best is None or value < self.best[0]):
             self.best = (value, clamped.detach().clone())
         self._x, self._loss, self._grad = p.detach().clone(), loss.detach(), p.grad.detach().clone()
@@ -292,18 +294,24 @@ class Stylizer:
             unit = work[k] / max(sc.iterations, 1)
             try:
                 with memory_guard(f"optimising at {stage}"):
-                    for i in range(sc.iterations):
-                        loss = float(optimizer.step(evaluator).detach())
+                    fresh = True  # the optimiser's first step has its own size (see _optimizer)
+                    for _ in range(sc.iterations):
+                        optimizer.step(evaluator)
                         if isinstance(optimizer, torch.optim.Adam):
                             with torch.no_grad():
-                                param.clamp_(0, 1)  # Adam has no curvature memory to upset
+                                param.clamp_(0, 1)  # loss-neutral (the loss sees the clamped image)
                             self._decay(optimizer)
+                        elif fresh:
+                            optimizer.param_groups[0]["lr"] = 1.0
+                            fresh = False
+                        loss = float(evaluator().detach())  # usually cached: the next step starts here
                         iteration += 1
-                        if i == 0 and isinstance(optimizer, torch.optim.LBFGS):
-                            optimizer.param_groups[0]["lr"] = 1.0  # the first step had its own size
                         if not math.isfinite(loss):
                             result.stopped = f"the loss became {loss} at iteration {iteration}"
                             break
+                        if isinstance(optimizer, torch.optim.LBFGS) and history and loss >= history[-1]:
+                            # the line search found no descent (stale curvature pairs): start afresh
+                            optimizer, fresh = self._optimizer(param, evaluator), True
                         history.append(loss)
                         result.losses.append(loss)
                         done_work += unit
@@ -322,6 +330,7 @@ class Stylizer:
             done_work = sum(work[: k + 1])
             x = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
             result.evaluations += evaluator.evaluations
+            result.scale_evaluations.append(evaluator.evaluations)
             if result.stopped:
                 break
         assert x is not None
@@ -343,7 +352,9 @@ class Stylizer:
         lr = 1.0
         if gmax > 0 and math.isfinite(gsum):
             lr = (0.05 / gmax) / min(1.0, 1.0 / gsum)
-        return torch.optim.LBFGS([param], lr=lr, max_iter=1, history_size=50,
+        # max_eval matters: torch gives the line search only max_eval minus the evaluations already
+        # spent in this step, and its default (max_iter · 5/4 = 1 here) leaves no room to backtrack.
+        return torch.optim.LBFGS([param], lr=lr, max_iter=1, max_eval=25, history_size=50,
                                  tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
 
     def _decay(self, optimizer: torch.optim.Optimizer) -> None:
