@@ -26,7 +26,7 @@ from PIL import Image
 
 from brushwork.image import load_image, resize_longest, to_tensor
 from brushwork.losses import gram
-from brushwork.optimize import StylizeSettings, Stylizer
+from brushwork.optimize import Stylizer, StylizeSettings
 from brushwork.vgg import load_vgg
 
 ROOT = Path(__file__).resolve().parents[1]
