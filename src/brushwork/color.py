@@ -7,7 +7,10 @@ linear (cheap, differentiable, exactly invertible) and its Y is the usual Rec.60
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
+from skimage.exposure import match_histograms
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114],
@@ -53,3 +56,12 @@ def combine_luma_chroma(luma_from: torch.Tensor, chroma_from: torch.Tensor) -> t
     y = rgb_to_yiq(luma_from)[:, :1]
     iq = rgb_to_yiq(chroma_from)[:, 1:]
     return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def match_colors(image: Image.Image, palette: Image.Image) -> Image.Image:
+    """``image`` with each RGB channel's histogram matched to ``palette``'s.
+
+    Used where the style's palette matters more than the photo's, e.g. ink on paper.
+    """
+    out = match_histograms(np.asarray(image), np.asarray(palette.convert("RGB")), channel_axis=-1)
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")

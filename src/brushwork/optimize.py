@@ -49,9 +49,9 @@ class Scale:
 #: Named schedules for ``quality``; iterations at the final scale can be overridden with
 #: ``StylizeSettings.iterations``.
 SCHEDULES: dict[str, tuple[Scale, ...]] = {
-    "draft": (Scale(0.5, 80, 2.0), Scale(1.0, 20)),
-    "normal": (Scale(0.25, 150, 4.0), Scale(0.5, 100, 2.0), Scale(1.0, 40)),
-    "high": (Scale(0.25, 300, 4.0), Scale(0.5, 200, 2.0), Scale(1.0, 200)),
+    "draft": (Scale(0.25, 40, 3.0), Scale(0.5, 12, 2.0), Scale(1.0, 4)),
+    "normal": (Scale(0.25, 50, 3.0), Scale(0.5, 16, 2.0), Scale(1.0, 10)),
+    "high": (Scale(0.25, 300, 3.0), Scale(0.5, 150, 2.0), Scale(1.0, 100)),
     "single": (Scale(1.0, 500),),
 }
 
@@ -73,7 +73,7 @@ class StylizeSettings:
     quality: str = _opt("normal", "Schedule: draft, normal, high (coarse-to-fine) or single (one scale, the classic method).")
     iterations: int | None = _opt(None, "Iterations at the final scale; None takes the quality schedule's number.")
     content_weight: float = _opt(5.0, "Weight of the content loss (mean squared feature difference).")
-    style_weight: float = _opt(100.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
+    style_weight: float = _opt(300.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
     tv_weight: float = _opt(0.5, "Weight of the total-variation smoothing (mean squared neighbour difference, image in [0, 1]).")
     content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the content image.")
     style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image(s).")
@@ -85,6 +85,7 @@ class StylizeSettings:
     lr_decay: float = _opt(1.0, "Adam learning-rate factor applied each iteration (1 keeps it constant).")
     init: str = _opt("content", "Start image: content, noise, or the path of an image.")
     preserve_colors: bool = _opt(False, "Stylize luminance only and keep the content's colours.")
+    match_style_colors: bool = _opt(False, "Give the content the style's colour distribution before painting.")
     original_size: bool = _opt(False, "Write the result at the content image's original size instead of ``size``.")
     pooling: str = _opt("max", "VGG pooling: max or avg.")
     seed: int = _opt(0, "Random seed for noise initialisation, so a run can be repeated exactly.")
@@ -94,6 +95,7 @@ class StylizeSettings:
     preprocessing: str = _opt(
         "caffe", "Input convention of the weights: caffe (BGR, 0–255, mean removed) or torch (RGB, ImageNet mean/std)."
     )
+    detail_transfer: bool = _opt(True, "Start each finer scale with the content's detail added to the upsampled result.")
     stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
 
     def __post_init__(self) -> None:
@@ -262,6 +264,8 @@ class Stylizer:
                 f"{len(s.style_blend)} style blend weights for {len(style_images)} style images: give one per image."
             )
         start = time.perf_counter()
+        if s.match_style_colors:
+            content_image = color.match_colors(content_image, style_images[0])
         generator = torch.Generator().manual_seed(s.seed)
         torch.manual_seed(s.seed)
         out_w, out_h = fit_size(content_image.size, s.size)
@@ -286,7 +290,15 @@ class Stylizer:
                 if s.preserve_colors:
                     x = color.luminance(x)
             else:
-                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+                prev = x.shape[-2:]
+                x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)
+                if s.detail_transfer:
+                    # Upsampling loses the detail the coarse scale could not hold; lend the finer
+                    # scale the content's own detail band so it starts near the content.
+                    coarse = F.interpolate(F.interpolate(content, size=prev, mode="area"), size=(h, w),
+                                           mode="bicubic", align_corners=False)
+                    x = x + (content - coarse)
+                x = x.clamp(0, 1)
             param = x.detach().clone().requires_grad_(True)
             evaluator = _Evaluator(objective, param)
             optimizer = self._optimizer(param, evaluator)

@@ -13,7 +13,17 @@ DEFAULT = StylizeSettings()
 #: Chinese ink-wash painting (guohua).  See docs/presets.md for the measurements behind it.
 GUOHUA = replace(
     DEFAULT,
-    preserve_colors=False,
+    # Ink paintings have almost no colour: a photo's colours survive a plain transfer as coloured
+    # noise on the paper, so the photo first takes the painting's palette (ink on paper).
+    match_style_colors=True,
+    # relu5_1 carries the painting's large-scale layout (calligraphy columns, seals); without it
+    # the brush texture is kept and those marks are not scattered over the paper.
+    style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+    # Wide blank paper and simple shapes: a stronger content term keeps the subject's outline,
+    # and a strong smoothness term keeps washes flat instead of speckled.
+    content_weight=20.0,
+    tv_weight=1e6,
+    style_weight=1000.0,
 )
 
 PRESETS: dict[str, StylizeSettings] = {"default": DEFAULT, "guohua": GUOHUA}
