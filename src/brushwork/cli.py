@@ -400,7 +400,8 @@ def styles() -> None:
         for name, path in found.items():
             info = read_info(path)
             e = info.extra
-            typer.echo(f"{name:16} {e.get('style_source', '?'):22} width {info.width:g}, {info.blocks} blocks, "
+            painting = str(e.get("style_source", "?")).split(" (")[0].replace("*", "")
+            typer.echo(f"{name:14} {painting:45} width {info.width:g}, {info.blocks} blocks, "
                        f"{e.get('steps', '?')} steps at {e.get('resolution', '?')} px, {path.stat().st_size / 1e6:.1f} MB")
 
 

@@ -38,14 +38,17 @@ class FastSettings:
     batch_size: int = _opt(4, "Images of the same size run together in one batch.")
     size: int | None = _opt(None, "Resize so the longest side is this many pixels first; None keeps each image's size.")
     preserve_colors: bool = _opt(False, "Keep the photo's colours: take only the luminance from the network's output.")
+    threads: int = _opt(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the CPU).")
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto", "torch", "onnx"):
             raise SettingsError(f"backend must be torch, onnx or auto, not {self.backend!r}.")
+        if self.threads < 0:
+            raise SettingsError(f"threads must be 0 or more, not {self.threads}.")
         if self.batch_size < 1:
             raise SettingsError(f"batch-size must be at least 1, not {self.batch_size}.")
-        if self.size is not None and self.size < 8:
-            raise SettingsError(f"size must be at least 8 px, not {self.size}.")
+        if self.size is not None and not 32 <= self.size <= 16384:
+            raise SettingsError(f"size must be between 32 and 16384 px, not {self.size}.")
 
 
 def padding(h: int, w: int) -> tuple[int, int]:
@@ -83,13 +86,15 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, graph: bytes | str | os.PathLike[str]) -> None:
+    def __init__(self, graph: bytes | str | os.PathLike[str], threads: int = 0) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
             raise SettingsError("--backend onnx needs onnxruntime: `pip install onnxruntime`, or use --backend torch.") from None
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         source = graph if isinstance(graph, bytes) else str(graph)
         try:
@@ -130,14 +135,14 @@ class FastStylizer:
             raise SettingsError(f"'{path}' is an ONNX model: run it with --backend onnx, or give the .safetensors model.")
         if is_onnx:
             self.info = _onnx_info(path)
-            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path)
+            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, s.threads)
             return
         fast = model if isinstance(model, FastModel) else load_model(path)
         self.info = fast.info
         if backend == "onnx":
             from .export import onnx_bytes
 
-            self.backend = OnnxBackend(onnx_bytes(fast))
+            self.backend = OnnxBackend(onnx_bytes(fast), s.threads)
         else:
             self.backend = TorchBackend(fast, s.device)
 
