@@ -5,11 +5,13 @@ The public API::
     import brushwork
     picture = brushwork.stylize("photo.jpg", "painting.jpg", size=512)
     picture.save("out.png")
+    brushwork.fast_stylize("starry_night", "photo.jpg").save("fast.png")   # trained network, one pass
 """
 
 from .errors import BrushworkError
+from .fastnet import fast_stylize
 from .optimize import Stylizer, StylizeResult, StylizeSettings, stylize
 from .presets import PRESETS
 
 __version__ = "0.1.0"
-__all__ = ["BrushworkError", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer", "stylize", "__version__"]
+__all__ = ["BrushworkError", "PRESETS", "fast_stylize", "StylizeResult", "StylizeSettings", "Stylizer", "stylize", "__version__"]

@@ -265,6 +265,149 @@ def demo(
         typer.echo(f"demo result: {out.resolve()}")
 
 
+# =============================================================================================
+# Fast styles (fastnet job): train, fast, export, styles — feed-forward networks per style.
+# =============================================================================================
+
+from .fastnet.infer import FastSettings  # noqa: E402
+from .fastnet.train import TrainSettings  # noqa: E402
+
+
+def _is_rank0() -> bool:
+    """Under torchrun only the first process draws progress and prints results."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+@app.command()
+@_with_settings(TrainSettings)
+def train(
+    style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (COCO train2014 is the usual set).",
+                                       show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors); the checkpoint, "
+                                         "CSV log and model card go beside it.", show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model and start afresh.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run whose checkpoint is beside OUTPUT.")] = False,
+    **values: Any,
+) -> None:
+    """Train a fast style network for STYLE on a folder of photos (Johnson et al. 2016); runs under torchrun too."""
+    from .fastnet.train import Trainer
+
+    with _user_errors():
+        settings = TrainSettings(**parse_settings(TrainSettings, values))
+        trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
+        if _is_rank0():
+            with ProgressBar("train") as bar:
+                result = trainer.run(bar)
+            note = f" ({result.stopped})" if result.stopped else ""
+            err.print(f"wrote {output} after {result.step} steps, {result.seconds:.0f} s{note}")
+        else:
+            trainer.run()
+
+
+def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
+    from .errors import InputError
+    from .fastnet.data import IMAGE_SUFFIXES
+    from .image import SAVE_FORMATS, check_output
+
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"folder '{p}' holds no images (.jpg, .png …): name image files or another folder.")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            raise InputError(f"input '{p}' does not exist: check the path.")
+    if len(inputs) == 1 and not inputs[0].is_dir():
+        return [(files[0], check_output(output, overwrite))]
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
+    if not output.exists():
+        parent = output.parent if str(output.parent) else Path(".")
+        if not parent.is_dir():
+            raise OutputError(f"output folder's parent '{parent}' does not exist: create it first.")
+        output.mkdir()
+    pairs, seen = [], {}
+    for f in files:
+        dest = output / (f.stem + (f.suffix.lower() if f.suffix.lower() in SAVE_FORMATS else ".png"))
+        if dest in seen:
+            raise OutputError(f"'{f}' and '{seen[dest]}' would both be written to '{dest}': rename one of them.")
+        seen[dest] = f
+        pairs.append((f, check_output(dest, overwrite)))
+    return pairs
+
+
+@app.command()
+@_with_settings(FastSettings)
+def fast(
+    model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx) or a shipped style name "
+                                         "(see `brushwork styles`).", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(help="Images and/or folders of images.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file for one image; a folder for several.",
+                                         show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    **values: Any,
+) -> None:
+    """Stylize images in one forward pass of a trained network (fast; any size)."""
+    import time
+
+    from .fastnet.infer import FastStylizer, stylize_files
+
+    with _user_errors():
+        settings = FastSettings(**parse_settings(FastSettings, values))
+        pairs = _plan_outputs(inputs, output, overwrite)
+        start = time.perf_counter()
+        stylizer = FastStylizer(model, settings)
+        with ProgressBar("fast") as bar:
+            n = stylize_files(stylizer, pairs, overwrite, bar)
+        where = pairs[0][1] if len(pairs) == 1 and pairs[0][1] == output else output
+        err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="A model file or a shipped style name.", show_default=False)],
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export as ONNX for onnxruntime.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file; default MODEL name with .onnx.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
+) -> None:
+    """Export a fast style model to another format (ONNX)."""
+    from .errors import SettingsError
+    from .fastnet.export import export_onnx
+
+    with _user_errors():
+        if not onnx:
+            raise SettingsError("choose a format to export to: pass --onnx.")
+        out = export_onnx(model, output, overwrite)
+        err.print(f"wrote {out}")
+
+
+@app.command()
+def styles() -> None:
+    """List the shipped fast styles (use a name as MODEL in `brushwork fast`)."""
+    from .fastnet.modelfile import read_info, shipped_styles
+
+    with _user_errors():
+        found = shipped_styles()
+        if not found:
+            typer.echo("no shipped styles")
+        for name, path in found.items():
+            info = read_info(path)
+            e = info.extra
+            painting = str(e.get("style_source", "?")).split(" (")[0].replace("*", "")
+            typer.echo(f"{name:14} {painting:45} width {info.width:g}, {info.blocks} blocks, "
+                       f"{e.get('steps', '?')} steps at {e.get('resolution', '?')} px, {path.stat().st_size / 1e6:.1f} MB")
+
+
+# ============================================================================ end of fast styles
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

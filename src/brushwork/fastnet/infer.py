@@ -1,0 +1,210 @@
+"""Stylizing with a trained network: one forward pass per image, on PyTorch or onnxruntime.
+
+Any image size works: the picture is reflection-padded to sides divisible by 4 (the network
+halves the resolution twice and doubles it twice) and at least 8 pixels, run, and cropped back,
+so the output has exactly the input's size.  Images of the same size are run in batches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import color
+from ..device import memory_guard, resolve_device
+from ..errors import SettingsError, WeightsError
+from ..image import fit_size, load_image, resize, to_pil, to_tensor
+from ..optimize import _opt
+from ..progress import Progress, ProgressCallback, silent
+from .modelfile import FastModel, ModelInfo, load_model, resolve
+
+MULTIPLE = 4
+MIN_SIDE = 8
+
+
+@dataclass(frozen=True)
+class FastSettings:
+    """Settings of fast (feed-forward) stylization; the CLI options are generated from them."""
+
+    backend: str = _opt("auto", "torch, onnx (onnxruntime) or auto (onnx for .onnx models, else torch).")
+    device: str = _opt("auto", "torch backend: auto, cpu, cuda or cuda:N.")
+    batch_size: int = _opt(4, "Images of the same size run together in one batch.")
+    size: int | None = _opt(None, "Resize so the longest side is this many pixels first; None keeps each image's size.")
+    preserve_colors: bool = _opt(False, "Keep the photo's colours: take only the luminance from the network's output.")
+    threads: int = _opt(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the CPU).")
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "torch", "onnx"):
+            raise SettingsError(f"backend must be torch, onnx or auto, not {self.backend!r}.")
+        if self.threads < 0:
+            raise SettingsError(f"threads must be 0 or more, not {self.threads}.")
+        if self.batch_size < 1:
+            raise SettingsError(f"batch-size must be at least 1, not {self.batch_size}.")
+        if self.size is not None and not 32 <= self.size <= 16384:
+            raise SettingsError(f"size must be between 32 and 16384 px, not {self.size}.")
+
+
+def padding(h: int, w: int) -> tuple[int, int]:
+    """Rows and columns to add (split between both sides) so the network accepts an h×w image."""
+    def need(n: int) -> int:
+        return max(MIN_SIDE, math.ceil(n / MULTIPLE) * MULTIPLE) - n
+
+    return need(h), need(w)
+
+
+def pad(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflection-pad an N×3×H×W array; returns it and the (top, left) offset of the original."""
+    ph, pw = padding(*x.shape[-2:])
+    top, left = ph // 2, pw // 2
+    mode = "reflect" if min(x.shape[-2:]) > 1 else "edge"
+    return np.pad(x, ((0, 0), (0, 0), (top, ph - top), (left, pw - left)), mode=mode), (top, left)
+
+
+class TorchBackend:
+    """Runs the network with PyTorch on ``device``."""
+
+    name = "torch"
+
+    def __init__(self, model: FastModel, device: str = "auto") -> None:
+        self.device = resolve_device(device)
+        self.net = model.net.to(self.device).eval()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """Runs an ONNX graph of the network with onnxruntime (CPU, or CUDA when its provider is installed)."""
+
+    name = "onnx"
+
+    def __init__(self, graph: bytes | str | os.PathLike[str], threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise SettingsError("--backend onnx needs onnxruntime: `pip install onnxruntime`, or use --backend torch.") from None
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+        source = graph if isinstance(graph, bytes) else str(graph)
+        try:
+            self.session = ort.InferenceSession(source, opts, providers=providers)
+        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise WeightsError(f"'{graph if not isinstance(graph, bytes) else 'the model'}' is not a readable ONNX model: "
+                               "export one with `brushwork export MODEL --onnx`.") from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def _onnx_info(path: Path) -> ModelInfo:
+    import onnx
+
+    from .modelfile import METADATA_KEY
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001
+        raise WeightsError(f"'{path}' is not a readable ONNX model: export one with `brushwork export MODEL --onnx`.") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in meta:
+        raise WeightsError(f"'{path}' is an ONNX file but not a brushwork fast-style model: export one with `brushwork export`.")
+    return ModelInfo.from_json(meta[METADATA_KEY], str(path))
+
+
+class FastStylizer:
+    """A loaded model plus a backend; call it on PIL images."""
+
+    def __init__(self, model: str | os.PathLike[str] | FastModel, settings: FastSettings | None = None) -> None:
+        self.settings = s = settings or FastSettings()
+        path = model.path if isinstance(model, FastModel) else resolve(model)
+        is_onnx = path.suffix.lower() == ".onnx"
+        backend = s.backend if s.backend != "auto" else ("onnx" if is_onnx else "torch")
+        if is_onnx and backend == "torch":
+            raise SettingsError(f"'{path}' is an ONNX model: run it with --backend onnx, or give the .safetensors model.")
+        if is_onnx:
+            self.info = _onnx_info(path)
+            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, s.threads)
+            return
+        fast = model if isinstance(model, FastModel) else load_model(path)
+        self.info = fast.info
+        if backend == "onnx":
+            from .export import onnx_bytes
+
+            self.backend = OnnxBackend(onnx_bytes(fast), s.threads)
+        else:
+            self.backend = TorchBackend(fast, s.device)
+
+    def _prepare(self, img: Image.Image) -> Image.Image:
+        img = img.convert("RGB")
+        if self.settings.size is not None:
+            img = resize(img, fit_size(img.size, self.settings.size)) if max(img.size) != self.settings.size else img
+        return img
+
+    def run_batch(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """Stylize images that all have the same size."""
+        arr = np.stack([np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0 for im in images])
+        padded, (top, left) = pad(arr)
+        h, w = arr.shape[-2:]
+        with memory_guard(f"stylizing {len(images)} image(s) of {w}×{h}"):
+            out = self.backend(padded)[:, :, top:top + h, left:left + w]
+        results = []
+        for k, im in enumerate(images):
+            t = torch.from_numpy(np.ascontiguousarray(out[k:k + 1]))
+            if self.settings.preserve_colors:
+                t = color.combine_luma_chroma(t, to_tensor(im))
+            results.append(to_pil(t))
+        return results
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        return self.run_batch([self._prepare(image)])[0]
+
+    def stream(self, images: Iterable[Image.Image]) -> Iterator[Image.Image]:
+        """Stylize many images in order, batching neighbours of equal size."""
+        pending: list[Image.Image] = []
+        for img in images:
+            img = self._prepare(img)
+            if pending and (img.size != pending[0].size or len(pending) == self.settings.batch_size):
+                yield from self.run_batch(pending)
+                pending = []
+            pending.append(img)
+        if pending:
+            yield from self.run_batch(pending)
+
+
+def stylize_files(stylizer: FastStylizer, pairs: Sequence[tuple[Path, Path]], overwrite: bool,
+                  progress: ProgressCallback = silent) -> int:
+    """Stylize (input, output) file pairs; returns how many were written."""
+    from ..image import save_image
+
+    def images() -> Iterator[Image.Image]:
+        for src, _ in pairs:
+            yield load_image(src, "input image")
+
+    n = 0
+    for (_, dest), result in zip(pairs, stylizer.stream(images())):
+        save_image(result, dest, overwrite)
+        n += 1
+        progress(Progress(job="fast", stage="fast", step=n, steps=len(pairs), done=n, total=len(pairs)))
+    return n
+
+
+def fast_stylize(model: str | os.PathLike[str] | FastModel, image: str | os.PathLike[str] | Image.Image,
+                 **settings: object) -> Image.Image:
+    """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``).
+
+    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.
+    """
+    img = image if isinstance(image, Image.Image) else load_image(image, "input image")
+    return FastStylizer(model, FastSettings(**settings))(img)  # type: ignore[arg-type]

