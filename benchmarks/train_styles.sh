@@ -26,7 +26,7 @@ case "$PROFILE" in
   gpu)
     for style in starry_night the_scream shipwreck; do
       "$PY" -m brushwork.cli train "$STYLES/$style.jpg" --data "$DATA" -o "$OUT/$style.safetensors" --overwrite \
-        --device cuda --width 1 --crop 256 --batch-size 4 --style-size 512 --steps 4000 --time-limit 140 \
+        --device cuda --width 1 --crop 256 --batch-size 4 --style-size 512 --steps 4000 --time-limit "${TIME_LIMIT:-140}" \
         --checkpoint-every 1000 --workers 4
     done
     ;;

@@ -117,7 +117,7 @@ def _open(p: Path) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
             if METADATA_KEY not in meta:
                 raise WeightsError(f"'{p}' is a safetensors file but not a brushwork fast-style model: {_HINT}")
             info = ModelInfo.from_json(meta[METADATA_KEY], str(p))
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no items()
+            tensors = {k: fh.get_tensor(k).float() for k in fh.keys()}  # noqa: SIM118 - safe_open has no items()
     except WeightsError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError, UnicodeDecodeError):
@@ -161,7 +161,9 @@ def check_model_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
 def save_model(net: TransformerNet, info: ModelInfo, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Write weights and description atomically (temporary file, then rename)."""
     p = check_model_output(path, overwrite)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    # float16 halves the file (a full-width model is 3.4 MB instead of 6.7) and changes outputs by
+    # far less than one 8-bit grey level; loading casts back to float32.
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
     parent = p.parent if str(p.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
     os.close(fd)
