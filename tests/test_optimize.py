@@ -165,3 +165,17 @@ def test_api_returns_pil(content_file, style_file):
     img = brushwork.stylize(content_file, style_file, size=64, quality="single", iterations=2)
     assert img.size == (64, 43) and img.mode == "RGB"
     assert torch.is_tensor(to_tensor(img))
+
+
+def test_too_large_is_refused_before_work(content_img, style_img, monkeypatch):
+    from brushwork import device as dev
+    from brushwork.errors import ResourceError
+    from brushwork.optimize import estimate_memory
+
+    assert estimate_memory(2048, 1536) < 20 * 2**30  # a 2048 px output fits a 24 GB machine
+    assert estimate_memory(2048, 1536) > 4 * estimate_memory(1024, 768) * 0.9
+    monkeypatch.setattr(dev, "available_memory", lambda d: 10 * 2**20)
+    calls = []
+    with pytest.raises(ResourceError, match="smaller --size"):
+        Stylizer(settings_from(**FAST)).run(content_img, [style_img], calls.append)
+    assert calls == []  # refused before the first iteration

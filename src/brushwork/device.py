@@ -38,3 +38,28 @@ def memory_guard(what: str) -> Iterator[None]:
         if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
             raise ResourceError(f"ran out of memory while {what}: try a smaller --size.") from None
         raise
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes the job may still allocate on ``device``; None when it cannot be told."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(needed: int, device: torch.device, what: str) -> None:
+    """Refuse, before any work starts, a job whose estimated peak memory exceeds what is free."""
+    free = available_memory(device)
+    if free is not None and needed > free:
+        raise ResourceError(
+            f"{what} needs about {needed / 2**30:.1f} GB but only {free / 2**30:.1f} GB is free: "
+            "use a smaller --size."
+        )

@@ -23,7 +23,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from . import color
-from .device import memory_guard, resolve_device
+from .device import check_fits, memory_guard, resolve_device
 from .errors import SettingsError
 from .image import fit_size, load_image, resize, to_pil, to_tensor
 from .losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
@@ -136,6 +136,18 @@ class StylizeSettings:
             side = max(min(64, self.size), round(self.size * sc.fraction))
             out.append(side)
         return out
+
+
+#: Peak bytes per output pixel of one VGG-19 forward+backward to relu5_1, measured on the CPU
+#: (2.28 GB over the baseline at 1024×768), plus the image-sized vectors L-BFGS keeps.
+_BYTES_PER_PIXEL_VGG = 2900
+_LBFGS_HISTORY = 50
+
+
+def estimate_memory(width: int, height: int, optimizer: str = "lbfgs") -> int:
+    """Estimated peak memory in bytes of optimising a ``width``×``height`` image."""
+    vectors = 2 * _LBFGS_HISTORY + 6 if optimizer == "lbfgs" else 8  # curvature pairs, grads, copies
+    return width * height * (_BYTES_PER_PIXEL_VGG + vectors * 3 * 4) + 300 * 2**20
 
 
 def _check(ok: bool, message: str) -> None:
@@ -269,6 +281,7 @@ class Stylizer:
         generator = torch.Generator().manual_seed(s.seed)
         torch.manual_seed(s.seed)
         out_w, out_h = fit_size(content_image.size, s.size)
+        check_fits(estimate_memory(out_w, out_h, s.optimizer), self.device, f"a {out_w}×{out_h} stylization")
         schedule, sides = s.schedule, s.sides()
         sizes = [fit_size(content_image.size, side) for side in sides]
         work = [sc.iterations * (w * h) / (out_w * out_h) for sc, (w, h) in zip(schedule, sizes)]
