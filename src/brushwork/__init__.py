@@ -8,8 +8,12 @@ The public API::
 """
 
 from .errors import BrushworkError
+from .harmonize import HarmonizeSettings, harmonize
 from .optimize import Stylizer, StylizeResult, StylizeSettings, stylize
 from .presets import PRESETS
 
 __version__ = "0.1.0"
-__all__ = ["BrushworkError", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer", "stylize", "__version__"]
+__all__ = [
+    "BrushworkError", "HarmonizeSettings", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer",
+    "harmonize", "stylize", "__version__",
+]
