@@ -182,7 +182,8 @@ def harmonizer():
 
 def test_harmonize_changes_only_the_object_and_moves_it_toward_the_painting(harmonizer, example):
     painting, composite, tight, loose = example
-    result = harmonizer.run(painting, composite, tight, loose)
+    seen = []
+    result = harmonizer.run(painting, composite, tight, loose, seen.append)
     assert result.stopped is None and result.image.size == painting.size
     out, p, c = (np.asarray(im, dtype=np.float32) for im in (result.image, painting, composite))
     lo = np.asarray(loose.convert("L")) > 127
@@ -191,8 +192,6 @@ def test_harmonize_changes_only_the_object_and_moves_it_toward_the_painting(harm
     assert np.abs(out[ti] - c[ti]).mean() > 1.0  # the object was repainted
     assert np.isfinite(out).all() and out[ti].std() > 1.0  # neither blown out nor flat
     # two passes, a few iterations each, progress reported for both
-    seen = []
-    result = harmonizer.run(painting, composite, tight, None, seen.append)
     assert {p.stage.split()[1] for p in seen} == {"1/2", "2/2"} and seen[-1].done == pytest.approx(seen[-1].total)
 
 

@@ -300,12 +300,12 @@ def harmonize(
         harmonizer = Harmonizer(settings)
         with ProgressBar("harmonize") as bar:
             result = harmonizer.run(p_img, c_img, m_img, l_img, bar)
+        save_image(result.image, out, overwrite)  # on an early stop: the last good image
         if result.stopped and result.stopped.startswith("interrupted"):
-            raise Interrupted(f"{result.stopped}; nothing was written")
+            raise Interrupted(f"{result.stopped}; the last good image is in {out}")
         if result.stopped:
-            raise BrushworkError(f"{result.stopped}; nothing was written. Lower --style-level and try again.",
+            raise BrushworkError(f"{result.stopped}; the last good image is in {out}. Lower --style-level and try again.",
                                  exit_code=7)
-        save_image(result.image, out, overwrite)
         err.print(f"wrote {out} (style level {result.style_level:.2f}, {result.iterations} iterations, "
                   f"{result.seconds:.1f} s)")
 

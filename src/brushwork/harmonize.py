@@ -480,7 +480,10 @@ class Harmonizer:
         content = MaskedContentLoss(CONTENT, cf[CONTENT], loose[CONTENT])
         weights[content] = s.refine_content_weight
         tv = MaskedTVLoss(ctx.loose)
-        weights[tv] = w_tv * tau
+        # The reference normalises the TV gradient with respect to its 0–256 image; with respect to
+        # our [0, 1] image the same gradient is 256 times longer (the feature terms are normalised
+        # at their layers, where the two conventions agree).
+        weights[tv] = w_tv * tau * 256.0
         objective = Objective(self.vgg, [content], style, tv, hist)
         normalise_weights(objective, start, {t: w for t, w in weights.items() if w > 0})
         for t, w in weights.items():
