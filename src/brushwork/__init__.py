@@ -10,8 +10,12 @@ The public API::
 
 from .errors import BrushworkError
 from .fastnet import fast_stylize
+from .harmonize import HarmonizeSettings, harmonize
 from .optimize import Stylizer, StylizeResult, StylizeSettings, stylize
 from .presets import PRESETS
 
 __version__ = "0.1.0"
-__all__ = ["BrushworkError", "PRESETS", "fast_stylize", "StylizeResult", "StylizeSettings", "Stylizer", "stylize", "__version__"]
+__all__ = [
+    "BrushworkError", "HarmonizeSettings", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer",
+    "fast_stylize", "harmonize", "stylize", "__version__",
+]

@@ -408,6 +408,51 @@ def styles() -> None:
 # ============================================================================ end of fast styles
 
 
+# ---------------------------------------------------------------------------------------------
+# Painterly harmonization (harmonize.py, matching.py)
+
+from .harmonize import HarmonizeSettings  # noqa: E402
+
+
+@app.command()
+@_with_settings(HarmonizeSettings)
+def harmonize(
+    painting: Annotated[Path, typer.Argument(help="The painting, without the object.", show_default=False)],
+    composite: Annotated[Path, typer.Argument(help="The painting with the object pasted in.", show_default=False)],
+    mask: Annotated[Path, typer.Argument(help="Tight mask: white on the pasted object, black elsewhere.",
+                                         show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    loose_mask: Annotated[Path | None, typer.Option(
+        "--loose-mask", help="A looser mask around the object; derived by dilating MASK when not given.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+    **values: Any,
+) -> None:
+    """Make the object pasted into COMPOSITE look painted like PAINTING (Luan et al. 2018)."""
+    with _user_errors():
+        from dataclasses import replace
+
+        from .harmonize import Harmonizer
+        from .image import check_output, load_image, save_image
+
+        settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
+        out = check_output(output, overwrite)
+        p_img = load_image(painting, "painting")
+        c_img = load_image(composite, "composite")
+        m_img = load_image(mask, "mask")
+        l_img = load_image(loose_mask, "loose mask") if loose_mask is not None else None
+        harmonizer = Harmonizer(settings)
+        with ProgressBar("harmonize") as bar:
+            result = harmonizer.run(p_img, c_img, m_img, l_img, bar)
+        save_image(result.image, out, overwrite)  # on an early stop: the last good image
+        if result.stopped and result.stopped.startswith("interrupted"):
+            raise Interrupted(f"{result.stopped}; the last good image is in {out}")
+        if result.stopped:
+            raise BrushworkError(f"{result.stopped}; the last good image is in {out}. Lower --style-level and try again.",
+                                 exit_code=7)
+        err.print(f"wrote {out} (style level {result.style_level:.2f}, {result.iterations} iterations, "
+                  f"{result.seconds:.1f} s)")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

