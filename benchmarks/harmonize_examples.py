@@ -11,6 +11,7 @@ Results and verdicts are kept in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from brushwork.harmonize import Harmonizer, HarmonizeSettings  # noqa: E402
 from brushwork.image import load_image  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "harmonization"
+DATA = Path(os.environ.get("BRUSHWORK_SHARED", ROOT.parent / "shared")) / "data" / "harmonization"
 
 
 class PeakRSS:

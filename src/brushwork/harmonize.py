@@ -547,6 +547,23 @@ class _Scale:
 # Post-processing
 
 
+def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """OpenCV-contrib's colour guided filter; where only plain OpenCV is installed, the
+    grey-guide form of the same filter (He et al. 2010) built from box filters."""
+    if hasattr(cv2, "ximgproc"):
+        return cv2.ximgproc.guidedFilter(guide, src, radius, eps)
+    grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+    k = (2 * radius + 1, 2 * radius + 1)
+
+    def box(a: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(a, -1, k)
+
+    mean_i, mean_p = box(grey), box(src)
+    a = (box(grey * src) - mean_i * mean_p) / (box(grey * grey) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * grey + box(b)
+
+
 def denoise_chroma(x: torch.Tensor, guide: torch.Tensor, side: int) -> torch.Tensor:
     """Smooth the CIELAB chroma (a, b) of ``x`` with a guided filter whose guide is ``guide``
     (the composite): colour speckle left by the optimisation goes, while colour edges stay
@@ -556,7 +573,7 @@ def denoise_chroma(x: torch.Tensor, guide: torch.Tensor, side: int) -> torch.Ten
     lab = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2LAB)
     radius = max(1, round(_scaled(4, side)))
     for c in (1, 2):
-        lab[..., c] = cv2.ximgproc.guidedFilter(np.ascontiguousarray(g), np.ascontiguousarray(lab[..., c]), radius, 1e-3)
+        lab[..., c] = _guided_filter(np.ascontiguousarray(g), np.ascontiguousarray(lab[..., c]), radius, 1e-3)
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0, 1)
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(x)
 
