@@ -332,3 +332,17 @@ def test_bad_settings_one_line_error(args, code, message, clip, tmp_path, style_
 def test_probe_describes_the_clip(clip):
     info = probe_video(clip)
     assert (info.width, info.height, info.rate, info.frames, info.audio) == (W, H, Fraction(RATE), N, "aac")
+
+
+def test_optimisation_mode_starts_from_init_and_obeys_the_temporal_loss(content_img, style_img):
+    from brushwork.optimize import StylizeSettings
+    from brushwork.video import OptimizationFrameStylizer
+
+    st = OptimizationFrameStylizer([style_img], StylizeSettings(quality="single", iterations=4), frame_iterations=6)
+    frame = torch.from_numpy(np.asarray(content_img.resize((64, 48)), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    start = frame.flip(-1)  # an init unlike the frame: the result must start from it
+    target = torch.full_like(frame, 0.5)
+    free = st.stylize(frame, start, None)
+    held = st.stylize(frame, start, TemporalTarget(target, torch.full((1, 1, 48, 64), 1e3)))
+    assert (free - start).abs().mean() < (free - frame).abs().mean()
+    assert (held - target).abs().mean() < 0.7 * (free - target).abs().mean()
