@@ -52,3 +52,17 @@ def test_objective_sums_terms_and_reports_parts(vgg):
     assert set(parts) == {"content", "style", "tv"}
     assert abs(total.item() - sum(parts.values())) < 1e-3 * total.item()
     assert parts["content"] > 0 and parts["style"] > 0 and parts["tv"] > 0
+
+
+def test_temporal_loss_masked_mse_and_resizes():
+    from brushwork.losses import TemporalLoss
+
+    target = torch.zeros(1, 3, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2] = 2.0  # only the left half counts, twice
+    x = torch.ones(1, 3, 4, 4)
+    loss = TemporalLoss(target, mask, weight=3.0)
+    assert loss(x).item() == 3.0 * (2.0 * 24 / 48)
+    x[..., :2] = 0  # differences where the mask is 0 cost nothing
+    assert loss(x).item() == 0.0
+    assert TemporalLoss(target, torch.ones(1, 1, 4, 4))(torch.ones(1, 3, 2, 2)).item() == 1.0  # a coarser scale

@@ -451,6 +451,138 @@ def harmonize(
                                  exit_code=7)
         err.print(f"wrote {out} (style level {result.style_level:.2f}, {result.iterations} iterations, "
                   f"{result.seconds:.1f} s)")
+# ---------------------------------------------------------------------------------------------
+# Video (helper job: video style transfer — brushwork.video, brushwork.flow)
+
+from .video import VideoSettings  # noqa: E402
+
+#: Settings that ``brushwork video`` shares between VideoSettings and StylizeSettings: the
+#: video's value is used for both.  The ignored ones make no sense for frames.
+_VIDEO_SHARED = ("size", "device")
+_VIDEO_IGNORED = ("save_every", "original_size")
+
+
+def _with_video_settings(func: Any) -> Any:
+    """Append the VideoSettings options, then the StylizeSettings options used by ``--style``."""
+    sig = inspect.signature(func, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    video_params = settings_parameters(VideoSettings)
+    taken = {p.name for p in video_params} | {p.name for p in own} | set(_VIDEO_IGNORED)
+    style_params = [p for p in settings_parameters(StylizeSettings) if p.name not in taken]
+    for params, panel in ((video_params, "Video"), (style_params, "Optimisation (--style only)")):
+        for param in params:
+            param.annotation.__metadata__[0].rich_help_panel = panel
+    func.__signature__ = sig.replace(parameters=[*own, *video_params, *style_params])
+    return func
+
+
+class VideoProgressBar:
+    """Frames done, frames per second and ETA; in --style mode also the current frame's iterations."""
+
+    def __init__(self) -> None:
+        from rich.progress import MofNCompleteColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=_state["quiet"],
+            transient=False,
+        )
+        self.task = self.bar.add_task("frames", total=None, info="")
+        self.inner: Any = None
+
+    def __enter__(self) -> VideoProgressBar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, p: JobProgress) -> None:
+        fps = p.parts.get("fps", 0.0)
+        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
+                        info=f"{fps:.2f} fps" if fps else "")
+
+    def frame(self, p: JobProgress) -> None:
+        """Progress inside one frame (optimisation mode)."""
+        if self.inner is None:
+            self.inner = self.bar.add_task("frame", total=1.0, info="")
+        self.bar.update(self.inner, description=f"  this frame: {p.stage}", total=p.total, completed=p.done,
+                        info=f"loss {p.loss:.4g}")
+
+
+def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
+               preset: str | None, values: dict[str, Any]) -> None:
+    from .errors import SettingsError
+    from .image import load_image
+    from .presets import settings_from
+    from .video import (
+        NetworkFrameStylizer,
+        OptimizationFrameStylizer,
+        check_video_output,
+        file_fingerprint,
+        load_model,
+        probe_video,
+        stylize_video,
+    )
+
+    settings = VideoSettings(**parse_settings(VideoSettings, values))
+    if bool(styles) == (model is not None):
+        raise SettingsError("give either --model MODEL (a fast network) or --style STYLE (optimisation), "
+                            f"{'not both' if styles else 'one of them'}.")
+    if model is not None and preset is not None:
+        raise SettingsError("--preset applies to --style only: drop it with --model.")
+    out = check_video_output(output, overwrite)
+    info = probe_video(source)  # refuse a bad input before loading any network
+    with VideoProgressBar() as bar:
+        if model is not None:
+            net = load_model(model, settings.device)
+            from .fastnet.modelfile import resolve  # a shipped style name → its file
+
+            stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))
+        else:
+            own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
+            opt = settings_from(preset, **own, device=settings.device)
+            images = [load_image(p, "style image") for p in styles or []]
+            stylizer = OptimizationFrameStylizer(images, opt, settings.frame_iterations, progress=bar.frame)
+        result = stylize_video(source, out, stylizer, settings, overwrite, bar)
+    for note in result.notes:
+        err.print(f"note: {note}")
+    cuts = f", {len(result.cuts)} scene cut(s)" if result.cuts else ""
+    err.print(f"wrote {out} ({result.frames} frames of {info.width}×{info.height} at {float(info.rate):.3g} fps, "
+              f"{result.seconds:.1f} s, {result.fps:.2f} frames/s stylized{cuts}; audio: {result.audio})")
+
+
+@app.command()
+@_with_video_settings
+def video(
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="The video to paint (anything ffmpeg reads).",
+                                           show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.mp4, .m4v or .mov).")],
+    style: Annotated[list[Path] | None, typer.Option(
+        "--style", help="Style image for the optimisation mode; repeat to blend several.", show_default=False)] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A fast style model file or shipped style name.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+    preset: Annotated[str | None, typer.Option("--preset", help="--style only: start from a named preset.")] = None,
+    **values: Any,
+) -> None:
+    """Paint every frame of INPUT, steadily (optical-flow temporal consistency), keeping the audio.
+
+    Interrupted runs continue where they stopped when the same command is run again.
+    """
+    with _user_errors():
+        _run_video(source, output, style, model, overwrite, preset, values)
+
+
+# (end of the video section)
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -146,17 +146,19 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr), "RGB")
 
 
-def check_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+def check_output(path: str | os.PathLike[str], overwrite: bool = False, formats: dict[str, str] | None = None) -> Path:
     """Validate an output path *before* any work starts.
 
-    Raises :class:`OutputError` when the format is unknown, the folder is missing or not writable,
-    or the file exists and ``overwrite`` is false.
+    Raises :class:`OutputError` when the format is unknown (``formats`` maps extensions to
+    formats; default: the image formats), the folder is missing or not writable, or the file
+    exists and ``overwrite`` is false.
     """
     p = Path(path)
-    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    formats = SAVE_FORMATS if formats is None else formats
+    fmt = formats.get(p.suffix.lower())
     if fmt is None:
         raise OutputError(
-            f"output '{p}' has an unknown extension: end it in one of {', '.join(sorted(SAVE_FORMATS))}."
+            f"output '{p}' has an unknown extension: end it in one of {', '.join(sorted(formats))}."
         )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
@@ -168,6 +170,31 @@ def check_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     if p.exists() and not overwrite:
         raise OutputError(f"output '{p}' already exists: pass --overwrite to replace it, or pick another name.")
     return p
+
+
+def commit_file(tmp: str | os.PathLike[str], path: Path, overwrite: bool = False) -> None:
+    """Put a finished temporary file (in the same folder) in place as ``path``.
+
+    Without ``overwrite`` the last step is a hard link, which fails rather than replaces a file
+    that appeared meanwhile; the caller deletes ``tmp`` afterwards if it still exists.  The file
+    gets the permissions of a normally created one (temporary files are private to their owner).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputError(
+            f"output '{path}' appeared while brushwork was working: pass --overwrite or pick another name."
+        ) from None
+    except OSError:  # filesystems without hard links
+        if path.exists():
+            raise OutputError(f"output '{path}' already exists: pass --overwrite.") from None
+        os.replace(tmp, path)
 
 
 def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -188,19 +215,7 @@ def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike[str], ov
             img.convert("RGB").save(fh, format=fmt, **params)
             fh.flush()
             os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            try:
-                os.link(tmp, p)
-            except FileExistsError:
-                raise OutputError(
-                    f"output '{p}' appeared while brushwork was working: pass --overwrite or pick another name."
-                ) from None
-            except OSError:  # filesystems without hard links
-                if p.exists():
-                    raise OutputError(f"output '{p}' already exists: pass --overwrite.") from None
-                os.replace(tmp, p)
+        commit_file(tmp, p, overwrite)
     except OSError as exc:
         raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
     finally:

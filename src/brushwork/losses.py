@@ -1,5 +1,5 @@
-"""Losses shared by every job: content, Gram style, total variation, and their masked variants
-and a histogram loss (used by harmonization).
+"""Losses shared by every job: content, Gram style, total variation, temporal, and masked
+variants and a histogram loss (used by harmonization).
 
 Each loss is a small ``nn.Module`` that names its VGG layer and carries its weight, so printing an
 objective shows every term.  Normalisation follows the common Gatys implementation (and
@@ -221,6 +221,8 @@ class Objective(nn.Module):
 
     ``forward`` returns the total and a dict of the parts (content, style, tv) for progress
     reports.  Jobs build an ``Objective`` from their own targets; the terms themselves are shared.
+    ``extra`` terms are modules called on the image itself (e.g. :class:`TemporalLoss`); each is
+    reported under its ``name`` attribute.
     """
 
     def __init__(
@@ -230,6 +232,7 @@ class Objective(nn.Module):
         style: Sequence[StyleLoss] = (),
         tv: TVLoss | None = None,
         histogram: Sequence[HistogramLoss] = (),
+        extra: Sequence[nn.Module] = (),
     ) -> None:
         super().__init__()
         self.extract = extract
@@ -237,6 +240,7 @@ class Objective(nn.Module):
         self.style = nn.ModuleList(style)
         self.tv = tv
         self.histogram = nn.ModuleList(histogram)
+        self.extra = nn.ModuleList(extra)
         self.layers = sorted({t.layer for t in [*content, *style, *histogram]})
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -251,4 +255,39 @@ class Objective(nn.Module):
             h = sum((t(feats) for t in self.histogram), zero)
             total = total + h
             parts["histogram"] = float(h.detach())
+        for term in self.extra:
+            e = term(image)
+            total = total + e
+            name = getattr(term, "name", "extra")
+            parts[name] = parts.get(name, 0.0) + float(e.detach())
         return total, parts
+
+
+class TemporalLoss(nn.Module):
+    """weight × mean(mask · (image − target)²): stay close to the previous frame where it is visible.
+
+    ``target`` is the previous stylized frame warped into this one (1×3×H×W) and ``mask`` a
+    per-pixel weight (1×1×H×W; 0 where the pixel was hidden or on a motion boundary), following
+    Ruder, Dosovitskiy and Brox, "Artistic style transfer for videos" (2016).  Unlike the other
+    terms it compares pixels, not VGG features.  An image of another size (a coarser optimisation
+    scale) is compared with the target and mask resized to it.
+    """
+
+    name = "temporal"
+
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor, weight: float = 1.0) -> None:
+        super().__init__()
+        self.weight = weight
+        self.register_buffer("target", target.detach())
+        self.register_buffer("mask", mask.detach())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        target, mask = self.target, self.mask
+        if target.shape[-2:] != image.shape[-2:]:
+            size = tuple(image.shape[-2:])
+            target = F.interpolate(target, size=size, mode="bilinear", align_corners=False)
+            mask = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+        return self.weight * (mask * (image - target).pow(2)).mean()
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight:g}"

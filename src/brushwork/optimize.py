@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from PIL import Image
+from torch import nn
 from torch.nn import functional as F
 
 from . import color
@@ -269,7 +270,9 @@ class Stylizer:
         self.vgg = vgg or load_vgg(s.weights, s.pooling, s.preprocessing, self.device)
         self.vgg.check_layers([*s.content_layers, *s.style_layers])
 
-    def objective(self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float) -> Objective:
+    def objective(
+        self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = ()
+    ) -> Objective:
         s = self.settings
         with torch.no_grad():
             c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
@@ -279,7 +282,7 @@ class Stylizer:
                          for layer in s.content_layers]
         style_terms = [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
                        for layer, w in zip(s.style_layers, lw)]
-        return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None)
+        return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None, extra=extra)
 
     def run(
         self,
@@ -287,7 +290,11 @@ class Stylizer:
         style_images: Sequence[Image.Image],
         progress: ProgressCallback = silent,
         on_save: Callable[[Image.Image, int], None] | None = None,
+        init: torch.Tensor | None = None,
+        extra: Sequence[nn.Module] = (),
     ) -> StylizeResult:
+        """Optimise the picture; ``init`` (1×3×H×W in [0, 1]) replaces the ``init`` setting as the
+        start image, and ``extra`` loss terms (e.g. a temporal loss, for video) join the objective."""
         s = self.settings
         if not style_images:
             raise SettingsError("give at least one style image.")
@@ -317,9 +324,12 @@ class Stylizer:
                 content = color.luminance(content)
             with memory_guard(f"preparing {stage}"):
                 styles = _prepare_styles(style_images, content, max(w, h), s, self.device)
-                objective = self.objective(content, styles, sc.content_boost)
+                objective = self.objective(content, styles, sc.content_boost, extra)
             if x is None:
-                x = _initial(s, content, generator)
+                if init is not None:
+                    x = F.interpolate(init.to(content), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+                else:
+                    x = _initial(s, content, generator)
                 if s.preserve_colors:
                     x = color.luminance(x)
             else:
