@@ -51,7 +51,7 @@ class Scale:
 #: ``StylizeSettings.iterations``.
 SCHEDULES: dict[str, tuple[Scale, ...]] = {
     "draft": (Scale(0.25, 40, 3.0), Scale(0.5, 12, 2.0), Scale(1.0, 4)),
-    "normal": (Scale(0.25, 50, 3.0), Scale(0.5, 16, 2.0), Scale(1.0, 10)),
+    "normal": (Scale(0.25, 50, 3.0), Scale(0.5, 16, 2.0), Scale(1.0, 8)),
     "high": (Scale(0.25, 300, 3.0), Scale(0.5, 150, 2.0), Scale(1.0, 100)),
     "single": (Scale(1.0, 500),),
 }
