@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import shutil
 import sys
 import typing
@@ -87,7 +88,7 @@ class ProgressBar:
 
     def __call__(self, p: JobProgress) -> None:
         self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
-                        step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}")
+                        step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-")
 
 
 @app.callback()
