@@ -33,13 +33,15 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 
 
-def _check_readable(path: Path, what: str) -> None:
+def check_readable(path: Path, what: str, kind: str = "image") -> None:
+    """Refuse a missing, folder, empty or unreadable input with one line naming the fix."""
     if not path.exists():
         raise InputError(f"{what} '{path}' does not exist: check the path.")
     if path.is_dir():
-        raise InputError(f"{what} '{path}' is a folder, not an image file: name a file inside it.")
+        raise InputError(f"{what} '{path}' is a folder, not an {kind} file: name a file inside it."
+                         if kind[0] in "aeiou" else f"{what} '{path}' is a folder, not a {kind} file: name a file inside it.")
     if path.stat().st_size == 0:
-        raise InputError(f"{what} '{path}' is an empty file: use a real image.")
+        raise InputError(f"{what} '{path}' is an empty file: use a real {kind}.")
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} '{path}' cannot be read: check its permissions.")
 
@@ -71,7 +73,7 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image
     Animated files use their first frame.
     """
     p = Path(path)
-    _check_readable(p, what)
+    check_readable(p, what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -45,7 +45,7 @@ from .device import memory_guard, resolve_device
 from .errors import BrushworkError, InputError, Interrupted, OutputError, SettingsError
 from .flow import PRESETS as FLOW_PRESETS
 from .flow import estimate_motion, warp
-from .image import check_output, commit_file, fit_size, to_pil
+from .image import check_output, check_readable, commit_file, fit_size, to_pil
 from .losses import TemporalLoss
 from .optimize import Stylizer, StylizeSettings, _opt
 from .progress import Progress, ProgressCallback, silent
@@ -262,17 +262,6 @@ class VideoInfo:
     """Codec name of the first audio stream, None without audio."""
 
 
-def _check_file(path: Path, what: str) -> None:
-    if not path.exists():
-        raise InputError(f"{what} '{path}' does not exist: check the path.")
-    if path.is_dir():
-        raise InputError(f"{what} '{path}' is a folder, not a video file: name a file inside it.")
-    if path.stat().st_size == 0:
-        raise InputError(f"{what} '{path}' is an empty file: use a real video.")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{what} '{path}' cannot be read: check its permissions.")
-
-
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
@@ -285,7 +274,7 @@ def _open(path: Path) -> av.container.InputContainer:
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path`` and describe its first video stream; every problem is an :class:`InputError`."""
     p = Path(path)
-    _check_file(p, "video")
+    check_readable(p, "video", kind="video")
     with _open(p) as c:
         fmt = c.format.name
         if fmt in NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):

@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import OutputError, WeightsError
+from ..image import commit_file
 from .model import TransformerNet
 
 FORMAT_NAME = "brushwork-fastnet"
@@ -169,10 +170,7 @@ def save_model(net: TransformerNet, info: ModelInfo, path: str | os.PathLike[str
     os.close(fd)
     try:
         save_file(state, tmp, metadata={METADATA_KEY: info.to_json()})
-        if not overwrite and p.exists():
-            raise OutputError(f"model '{p}' appeared while brushwork was working: pass --overwrite or pick another name.")
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a model is meant to be shared
-        os.replace(tmp, p)
+        commit_file(tmp, p, overwrite)
     except OSError as exc:
         raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
     finally:
