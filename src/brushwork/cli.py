@@ -246,7 +246,7 @@ def stylize(
 def demo(
     folder: Annotated[Path, typer.Argument(help="Folder for the demo result.")] = Path("brushwork-demo"),
     size: Annotated[int, typer.Option(help="Longest side of the result.")] = 384,
-    quality: Annotated[str, typer.Option(help="draft, normal or high.")] = "draft",
+    quality: Annotated[str, typer.Option(help="draft, normal or high.")] = "normal",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo result.")] = False,
 ) -> None:
     """Stylize the bundled photo with the bundled painting and say where the result is."""
