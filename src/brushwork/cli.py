@@ -477,8 +477,10 @@ def _with_video_settings(func: Any) -> Any:
     return func
 
 
-class VideoProgressBar:
-    """Frames done, frames per second and ETA; in --style mode also the current frame's iterations."""
+class VideoProgressBar(ProgressBar):
+    """Frames done, frames per second and ETA; in --style mode also the current frame's iterations.
+
+    Shares ProgressBar's context handling; only the columns and the update differ."""
 
     def __init__(self) -> None:
         from rich.progress import MofNCompleteColumn
@@ -497,13 +499,6 @@ class VideoProgressBar:
         )
         self.task = self.bar.add_task("frames", total=None, info="")
         self.inner: Any = None
-
-    def __enter__(self) -> VideoProgressBar:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
 
     def __call__(self, p: JobProgress) -> None:
         fps = p.parts.get("fps", 0.0)
