@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,23 @@ def commit_file(tmp: str | os.PathLike[str], path: Path, overwrite: bool = False
         os.replace(tmp, path)
 
 
+def write_atomically(path: Path, write: Callable[[str], None], overwrite: bool = False) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then put it in place with
+    :func:`commit_file`.  Any OS error becomes one :class:`OutputError`; the temporary file never
+    survives, and an existing ``path`` is untouched unless the write completed."""
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        commit_file(tmp, path, overwrite)
+    except OSError as exc:
+        raise OutputError(f"could not write '{path}' ({exc.strerror or exc}): check free space and permissions.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Write an image atomically: to a temporary file in the same folder, then renamed into place.
 
@@ -209,18 +227,13 @@ def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike[str], ov
     if isinstance(img, torch.Tensor):
         img = to_pil(img)
     fmt = SAVE_FORMATS[p.suffix.lower()]
-    parent = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            params = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    params = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             img.convert("RGB").save(fh, format=fmt, **params)
             fh.flush()
             os.fsync(fh.fileno())
-        commit_file(tmp, p, overwrite)
-    except OSError as exc:
-        raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_atomically(p, write, overwrite)
     return p

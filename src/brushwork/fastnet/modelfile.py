@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import OutputError, WeightsError
-from ..image import commit_file
+from ..image import write_atomically
 from .model import TransformerNet
 
 FORMAT_NAME = "brushwork-fastnet"
@@ -165,15 +164,5 @@ def save_model(net: TransformerNet, info: ModelInfo, path: str | os.PathLike[str
     # float16 halves the file (a full-width model is 3.4 MB instead of 6.7) and changes outputs by
     # far less than one 8-bit grey level; loading casts back to float32.
     state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()}
-    parent = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={METADATA_KEY: info.to_json()})
-        commit_file(tmp, p, overwrite)
-    except OSError as exc:
-        raise OutputError(f"could not write '{p}' ({exc.strerror or exc}): check free space and permissions.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(p, lambda tmp: save_file(state, tmp, metadata={METADATA_KEY: info.to_json()}), overwrite)
     return p
