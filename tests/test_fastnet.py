@@ -112,7 +112,7 @@ def test_net_size_runs_small_and_keeps_the_size(model_file: Path, content_img: I
 
 
 def test_upsample_with_detail_restores_the_photo() -> None:
-    from brushwork.fastnet.infer import upsample_with_detail
+    from brushwork.image import upsample_with_detail
 
     rng = np.random.default_rng(4)
     full = rng.random((40, 60, 3), dtype=np.float32) * 0.8 + 0.1

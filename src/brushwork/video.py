@@ -45,7 +45,7 @@ from .device import memory_guard, resolve_device
 from .errors import BrushworkError, InputError, Interrupted, OutputError, SettingsError
 from .flow import PRESETS as FLOW_PRESETS
 from .flow import estimate_motion, warp
-from .image import check_output, check_readable, commit_file, fit_size, to_pil
+from .image import check_output, check_readable, commit_file, fit_size, to_pil, upsample_with_detail
 from .losses import TemporalLoss
 from .optimize import Stylizer, StylizeSettings, _opt
 from .progress import Progress, ProgressCallback, silent
@@ -64,7 +64,7 @@ class VideoSettings:
     """Every setting of a video stylization (the CLI options of ``brushwork video``)."""
 
     size: int | None = _opt(None, "Longest side the frames are stylized at (None: the video's own size); "
-                                  "the output always keeps the video's size.")
+                                  "the output keeps the video's size, upsampled with each frame's own fine detail.")
     temporal_weight: float = _opt(4.0, "How much the previous stylized frame counts against the new one where the motion "
                                        "is reliable (0: every frame on its own; higher: steadier but slower to follow).")
     frame_iterations: int = _opt(100, "--style only: iterations for each frame after the first, which starts from the "
@@ -585,6 +585,14 @@ def _cache_key(info: VideoInfo, s: VideoSettings, stylizer: FrameStylizer) -> st
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _to_full(styled: np.ndarray, work: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """A frame stylized at the working size, brought to the video's size with the frame's own
+    fine detail added back (see :func:`brushwork.image.upsample_with_detail`)."""
+    f = np.float32(1 / 255)
+    up = upsample_with_detail(styled.astype(np.float32) * f, work.astype(np.float32) * f, rgb.astype(np.float32) * f)
+    return (up * 255 + 0.5).astype(np.uint8)
+
+
 def stylize_video(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -627,8 +635,7 @@ def stylize_video(
                     new_start = time.perf_counter()
                 styled = _stylize_frame(stylizer, work, prev_in, prev_out, s, index, result.cuts)
                 cache.save(index, styled)
-            frame_out = styled if work_size == (info.width, info.height) else \
-                cv2.resize(styled, (info.width, info.height), interpolation=cv2.INTER_CUBIC)
+            frame_out = styled if work_size == (info.width, info.height) else _to_full(styled, work, rgb)
             writer.write(frame_out, pts)
             prev_in, prev_out = work, styled
             index += 1

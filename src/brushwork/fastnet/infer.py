@@ -20,7 +20,7 @@ from PIL import Image
 from .. import color
 from ..device import memory_guard, resolve_device
 from ..errors import SettingsError, WeightsError
-from ..image import fit_size, load_image, resize, to_pil, to_tensor
+from ..image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
 from ..optimize import _opt
 from ..progress import Progress, ProgressCallback, silent
 from .modelfile import FastModel, ModelInfo, load_model, resolve
@@ -70,26 +70,6 @@ def pad(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     top, left = ph // 2, pw // 2
     mode = "reflect" if min(x.shape[-2:]) > 1 else "edge"
     return np.pad(x, ((0, 0), (0, 0), (top, ph - top), (left, pw - left)), mode=mode), (top, left)
-
-
-#: Share of the photo's fine detail (what a smaller copy loses) added to an upsampled result.
-DETAIL = 0.75
-
-
-def upsample_with_detail(out: np.ndarray, small: np.ndarray, full: np.ndarray, detail: float = DETAIL) -> np.ndarray:
-    """Bring a network output made from ``small`` (h×w×3, a downsized copy of ``full``) to the
-    size of ``full`` (H×W×3, all float32 in [0, 1]).
-
-    Bicubic upsampling keeps the network's strokes, which come out larger relative to the
-    picture than at full size; the detail band of the photo (``full`` minus the upsampled
-    ``small``) restores edges such as windows and branches that the small copy could not hold.
-    """
-    import cv2
-
-    size = (full.shape[1], full.shape[0])
-    up = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_CUBIC)
-    up += detail * (full - cv2.resize(np.ascontiguousarray(small), size, interpolation=cv2.INTER_CUBIC))
-    return np.clip(up, 0.0, 1.0, out=up)
 
 
 class TorchBackend:
