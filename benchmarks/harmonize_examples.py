@@ -80,6 +80,8 @@ def main() -> int:
     ap.add_argument("--style-level", type=float, default=None, help="fixed style level (default: automatic)")
     ap.add_argument("--derive-loose", action="store_true", help="derive the loose mask instead of using the given one")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "harmonization" / "out")
+    ap.add_argument("--no-coarse-boost", action="store_true", help="the full-size content weight at every scale")
+    ap.add_argument("--tag", default="brushwork", help="name part of the output files")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -88,7 +90,8 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = HarmonizeSettings(device=args.device, quality=args.quality, size=args.size, style_level=args.style_level)
+    settings = HarmonizeSettings(device=args.device, quality=args.quality, size=args.size, style_level=args.style_level,
+                                 coarse_boost=not args.no_coarse_boost)
     harmonizer = Harmonizer(settings)
     cuda = harmonizer.device.type == "cuda"
     print(f"device {harmonizer.device}, quality {args.quality}, size {args.size}")
@@ -108,9 +111,9 @@ def main() -> int:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() if cuda else rss.peak
-        result.image.save(args.out / f"{i}_brushwork.png")
+        result.image.save(args.out / f"{i}_{args.tag}.png")
         paper = load_image(DATA / f"{i}_reference.png", "paper result")
-        side_by_side([composite, result.image, paper]).save(args.out / f"{i}_compare.jpg", quality=90)
+        side_by_side([composite, result.image, paper]).save(args.out / f"{i}_{args.tag}_compare.jpg", quality=90)
         kind = "GPU alloc" if cuda else "RSS"
         print(f"{i:>3} {result.style_level:5.2f} {result.iterations:6d} {seconds:8.1f} {peak / 2**20:8.0f}  "
               f"{kind}{'; stopped: ' + result.stopped if result.stopped else ''}", flush=True)
