@@ -21,10 +21,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__
-from .errors import BrushworkError, Interrupted, OutputError
+from .device import is_out_of_memory
+from .errors import BrushworkError, Interrupted, OutputError, ResourceError
 from .progress import Progress as JobProgress
 
 app = typer.Typer(
@@ -33,7 +35,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="brushwork: turn photos into paintings with neural style transfer.",
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line however narrow the terminal
 _state = {"debug": False, "quiet": False}
 
 
@@ -45,18 +47,21 @@ def _user_errors() -> Iterator[None]:
     except BrushworkError as exc:
         if _state["debug"]:
             raise
-        err.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written.")
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort):
         raise
-    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 - the last line of defence for users
         if _state["debug"]:
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for details)",
-                  soft_wrap=True)
+        if is_out_of_memory(exc):  # outside the jobs' own memory guards
+            err.print("[bold red]error:[/] ran out of memory: use a smaller --size (train: --crop or --batch-size), "
+                      "or close other programs.")
+            raise typer.Exit(ResourceError.exit_code) from None
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for details)")
         raise typer.Exit(1) from None
 
 

@@ -27,16 +27,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for every way running out of memory shows up: CUDA, the CPU allocator, NumPy or Python."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 @contextlib.contextmanager
-def memory_guard(what: str) -> Iterator[None]:
-    """Re-raise out-of-memory errors as a :class:`ResourceError` that suggests a smaller size."""
+def memory_guard(what: str, fix: str = "try a smaller --size") -> Iterator[None]:
+    """Re-raise out-of-memory errors as a :class:`ResourceError` that says what to make smaller."""
     try:
         yield
-    except torch.OutOfMemoryError:
-        raise ResourceError(f"ran out of memory while {what}: try a smaller --size.") from None
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-            raise ResourceError(f"ran out of memory while {what}: try a smaller --size.") from None
+    except (RuntimeError, MemoryError) as exc:
+        if is_out_of_memory(exc):
+            raise ResourceError(f"ran out of memory while {what}: {fix}.") from None
         raise
 
 

@@ -49,7 +49,7 @@ from .losses import (
     Objective,
     masked_gram,
 )
-from .optimize import _Evaluator, _opt, lbfgs
+from .optimize import Diverged, _Evaluator, _opt, lbfgs
 from .progress import Progress, ProgressCallback, silent
 from .vgg import VGG, load_vgg, propagate_mask
 
@@ -57,6 +57,8 @@ PASS1_STYLE = ("relu3_1", "relu4_1", "relu5_1")
 PASS2_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 PASS2_HIST = ("relu1_1", "relu4_1")
 CONTENT = "relu4_1"
+#: Smallest painting side: below it the mask cannot mark an object apart from its surroundings.
+MIN_PAINTING_SIDE = 16
 #: Resolution (longest side) the reference works at; pixel sizes in settings are given for it.
 REFERENCE_SIDE = 700
 
@@ -341,6 +343,9 @@ class Harmonizer:
                 f"{painting.width}×{painting.height}: paste the object into the painting at its own size."
             )
         size = painting.size
+        if min(size) < MIN_PAINTING_SIDE:
+            raise InputError(f"the painting is {size[0]}×{size[1]} pixels, too small to harmonize: "
+                             f"use one at least {MIN_PAINTING_SIDE} px on each side.")
         tight_in = load_mask(mask, size, "mask")
         if loose_mask is None:
             loose_in = derive_loose_mask(tight_in, round(_scaled(s.dilation, max(size))))
@@ -407,9 +412,10 @@ class Harmonizer:
                 if stopped:
                     result.stopped = stopped
                     break
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # while a scale was being prepared
             result.stopped = "interrupted"
-        assert x is not None
+        if x is None:  # stopped before the first iteration: the composite is the last good picture
+            x = comp_t[..., box.y0:box.y1, box.x0:box.x1]
         crop = _resize_t(x, bh, bw) if x.shape[-2:] != (bh, bw) else x
         comp_crop = comp_t[..., box.y0:box.y1, box.x0:box.x1]
         if s.denoise:
@@ -510,28 +516,28 @@ class Harmonizer:
         evaluator = _Evaluator(objective, param)
         history: list[float] = []
         state = self._progress
-        with memory_guard(f"optimising at {stage}"):
-            optimizer = lbfgs(param, evaluator)
-            for i in range(iterations):
-                try:
+        try:
+            with memory_guard(f"optimising at {stage}"):
+                optimizer = lbfgs(param, evaluator)
+                for i in range(iterations):
                     loss = float(optimizer.step(evaluator).detach())
-                except KeyboardInterrupt:
-                    best = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
-                    return best, f"interrupted at iteration {state['step']}"
-                optimizer.param_groups[0]["lr"] = 1.0  # the first step had its own size
-                state["step"] += 1
-                state["done"] += unit
-                result.iterations += 1
-                if not math.isfinite(loss):
-                    best = evaluator.best[1] if evaluator.best else init
-                    return best, f"the loss became {loss} at iteration {state['step']}"
-                history.append(loss)
-                result.losses.append(loss)
-                progress(Progress(job="harmonize", stage=stage, step=state["step"], steps=state["steps"],
-                                  done=state["done"], total=state["total"], loss=loss, parts=dict(evaluator.parts)))
-                if len(history) > 10 and history[-11] - history[-1] < self.settings.stall_tolerance * abs(history[-11]):
-                    state["done"] += unit * (iterations - i - 1)
-                    break
+                    optimizer.param_groups[0]["lr"] = 1.0  # the first step had its own size
+                    state["step"] += 1
+                    state["done"] += unit
+                    result.iterations += 1
+                    history.append(loss)
+                    result.losses.append(loss)
+                    progress(Progress(job="harmonize", stage=stage, step=state["step"], steps=state["steps"],
+                                      done=state["done"], total=state["total"], loss=loss, parts=dict(evaluator.parts)))
+                    if len(history) > 10 and history[-11] - history[-1] < self.settings.stall_tolerance * abs(history[-11]):
+                        state["done"] += unit * (iterations - i - 1)
+                        break
+        except KeyboardInterrupt:  # in the step or in the progress callback
+            best = evaluator.best[1] if evaluator.best else init
+            return best, f"interrupted at iteration {state['step']}"
+        except Diverged as exc:
+            best = evaluator.best[1] if evaluator.best else init
+            return best, f"the loss became {exc.loss} at iteration {state['step'] + 1}"
         best = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
         return best, None
 

@@ -8,6 +8,7 @@ results atomically so that a crash or Ctrl-C never leaves a half-written or clob
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, OutputError, SettingsError
+from .errors import InputError, OutputError, ResourceError, SettingsError
 
 #: Largest image we agree to open, in pixels (about 16k × 12k).  Larger files are refused before
 #: any pixel memory is spent, which also stops decompression bombs.
@@ -76,14 +77,50 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image
     """
     p = Path(path)
     check_readable(p, what)
+    return _decode(p, f"{what} '{p}'")
+
+
+#: Largest upload the web UI accepts, in bytes (a 50 MB JPEG is already a ~100-megapixel photo).
+MAX_UPLOAD_BYTES = 50 * 2**20
+
+
+def check_upload(source: str | os.PathLike[str] | bytes, max_bytes: int = MAX_UPLOAD_BYTES,
+                 what: str = "upload") -> Image.Image:
+    """Validate an uploaded image (a temporary file path or the raw bytes) and return it as RGB.
+
+    The web UI calls this on every upload, so a browser user gets the same one-line
+    :class:`InputError` as the command line: too many bytes, an empty or damaged file, a file that
+    is not an image, or too many pixels (checked from the header, before any pixel is decoded).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        size, label = len(data), what
+    else:
+        p = Path(source)
+        check_readable(p, what)
+        size, label, data = p.stat().st_size, f"{what} '{p.name}'", None
+    if size == 0:
+        raise InputError(f"{label} is an empty file: upload a real image.")
+    if size > max_bytes:
+        raise InputError(f"{label} is {_amount(size)}, more than the {_amount(max_bytes)} allowed: "
+                         "upload a smaller or more compressed image.")
+    return _decode(io.BytesIO(data) if data is not None else Path(source), label)
+
+
+def _amount(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _decode(src: Path | io.BytesIO, label: str) -> Image.Image:
+    """Decode ``src`` to RGB; ``label`` ("content image 'x.jpg'") starts every error message."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            img = Image.open(src)
             w, h = img.size
             if w * h > MAX_INPUT_PIXELS:
                 raise InputError(
-                    f"{what} '{p}' is {w}×{h} pixels, more than brushwork opens "
+                    f"{label} is {w}×{h} pixels, more than brushwork opens "
                     f"({MAX_INPUT_PIXELS:,}): scale it down first."
                 )
             if getattr(img, "n_frames", 1) > 1:
@@ -92,19 +129,24 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> Image.Image
             img = ImageOps.exif_transpose(img)
     except InputError:
         raise
+    except MemoryError:
+        raise ResourceError(f"{label} is too large to decode in the memory available: use a smaller image.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{what} '{p}' is too large to open safely: scale it down first.") from None
+        raise InputError(f"{label} is too large to open safely: scale it down first.") from None
     except UnidentifiedImageError:
         raise InputError(
-            f"{what} '{p}' is not an image file brushwork can read: use PNG, JPEG, WebP, TIFF or BMP."
+            f"{label} is not an image file brushwork can read: use PNG, JPEG, WebP, TIFF or BMP."
         ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(
-            f"{what} '{p}' is damaged or truncated ({exc}): re-export or re-download it."
+            f"{label} is damaged or truncated ({exc}): re-export or re-download it."
         ) from None
     if min(img.size) < 1:
-        raise InputError(f"{what} '{p}' has no pixels: use a real image.")
-    return _to_rgb(img)
+        raise InputError(f"{label} has no pixels: use a real image.")
+    try:
+        return _to_rgb(img)
+    except MemoryError:
+        raise ResourceError(f"{label} is too large to convert in the memory available: use a smaller image.") from None
 
 
 def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:

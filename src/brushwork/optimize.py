@@ -175,6 +175,15 @@ class StylizeResult:
     losses: list[float] = field(default_factory=list)
 
 
+class Diverged(Exception):
+    """The loss became NaN or infinite: raised from inside the optimiser's step, whose line search
+    cannot cope with a non-finite value, and turned into ``stopped`` by the caller."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(f"the loss became {loss}")
+        self.loss = loss
+
+
 class _Evaluator:
     """Loss-and-gradient closure with a one-entry cache.
 
@@ -201,6 +210,8 @@ class _Evaluator:
         clamped = p.clamp(0, 1)  # the loss sees exactly the image that will be saved
         loss, parts = self.objective(clamped)
         value = float(loss.detach())
+        if not math.isfinite(value):
+            raise Diverged(value)
         loss.backward()
         self.evaluations += 1
         if math.isfinite(value) and (self.best is None or value < self.best[0]):
@@ -344,11 +355,11 @@ class Stylizer:
                 x = x.clamp(0, 1)
             param = x.detach().clone().requires_grad_(True)
             evaluator = _Evaluator(objective, param)
-            optimizer = self._optimizer(param, evaluator)
             history: list[float] = []
             unit = work[k] / max(sc.iterations, 1)
             try:
                 with memory_guard(f"optimising at {stage}"):
+                    optimizer = self._optimizer(param, evaluator)
                     fresh = True  # the optimiser's first step has its own size (see _optimizer)
                     for _ in range(sc.iterations):
                         optimizer.step(evaluator)
@@ -382,6 +393,8 @@ class Stylizer:
                             break
             except KeyboardInterrupt:
                 result.stopped = f"interrupted at iteration {iteration}"
+            except Diverged as exc:
+                result.stopped = f"the loss became {exc.loss} at iteration {iteration + 1}"
             done_work = sum(work[: k + 1])
             x = evaluator.best[1] if evaluator.best else param.detach().clamp(0, 1)
             result.evaluations += evaluator.evaluations

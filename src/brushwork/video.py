@@ -203,7 +203,8 @@ class OptimizationFrameStylizer:
         if result.stopped:
             if result.stopped.startswith("interrupted"):
                 raise KeyboardInterrupt
-            raise BrushworkError(f"a frame's {result.stopped}: lower --style-weight and run again.", exit_code=7)
+            raise BrushworkError(f"stylizing a frame stopped because {result.stopped}: lower --style-weight or "
+                                 "--learning-rate and run again (finished frames are kept).", exit_code=7)
         out = np.asarray(result.image, dtype=np.float32) / 255.0
         return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0)
 
@@ -659,8 +660,10 @@ def stylize_video(
         if done_before == 0:  # a bad input cannot be resumed: leave nothing behind
             cache.remove_all()
         raise
-    except av.FFmpegError as exc:
-        raise OutputError(f"could not write the video '{out}' ({exc}): check free space and permissions.") from None
+    except (av.FFmpegError, OSError) as exc:  # the encoder, the muxer or the disk
+        reason = getattr(exc, "strerror", None) or exc
+        kept = "; the finished frames are kept, so running the same command again continues" if s.cache and index else ""
+        raise OutputError(f"could not write the video '{out}' ({reason}): check free space and permissions{kept}.") from None
     finally:
         if writer is not None:
             writer.abandon()

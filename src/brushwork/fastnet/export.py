@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import OutputError
+from ..image import check_output, write_atomically
 from .modelfile import METADATA_KEY, FastModel, load_model
 
 OPSET = 17
@@ -44,21 +44,15 @@ def export_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str] | 
     """Write ``model`` (a file or shipped style name) as ONNX; the default name swaps the suffix to .onnx."""
     fast = load_model(model)
     out = Path(output) if output is not None else Path(fast.path.name).with_suffix(".onnx")
-    if out.suffix.lower() != ".onnx":
-        raise OutputError(f"ONNX output '{out}' should end in .onnx: for example '{out.with_suffix('.onnx').name}'.")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"output folder '{parent}' does not exist: create it first.")
-    if out.exists() and not overwrite:
-        raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it, or pick another name.")
+    out = check_output(out, overwrite, formats={".onnx": "onnx"})
     data = onnx_bytes(fast)
-    tmp = out.with_name(f".{out.name}.part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise OutputError(f"could not write '{out}' ({exc.strerror or exc}): check free space and permissions.") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomically(out, lambda tmp: write_bytes(tmp, data), overwrite)
     return out
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` and flush it to the disk (the step before the atomic rename)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())

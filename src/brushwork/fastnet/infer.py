@@ -19,7 +19,7 @@ from PIL import Image
 
 from .. import color
 from ..device import memory_guard, resolve_device
-from ..errors import SettingsError, WeightsError
+from ..errors import Interrupted, SettingsError, WeightsError
 from ..image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
 from ..optimize import _opt
 from ..progress import Progress, ProgressCallback, silent
@@ -211,10 +211,15 @@ def stylize_files(stylizer: FastStylizer, pairs: Sequence[tuple[Path, Path]], ov
             yield load_image(src, "input image")
 
     n = 0
-    for (_, dest), result in zip(pairs, stylizer.stream(images())):
-        save_image(result, dest, overwrite)
-        n += 1
-        progress(Progress(job="fast", stage="fast", step=n, steps=len(pairs), done=n, total=len(pairs)))
+    try:
+        for (_, dest), result in zip(pairs, stylizer.stream(images())):
+            save_image(result, dest, overwrite)
+            n += 1
+            progress(Progress(job="fast", stage="fast", step=n, steps=len(pairs), done=n, total=len(pairs)))
+    except KeyboardInterrupt:
+        kept = f"the {n} finished image(s) are kept in {pairs[0][1].parent}" if n else "nothing was written"
+        raise Interrupted(f"interrupted after {n} of {len(pairs)} images; {kept}: run again with the remaining "
+                          "images to finish.") from None
     return n
 
 

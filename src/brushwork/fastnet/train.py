@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader
 
 from ..device import memory_guard, resolve_device
 from ..errors import BrushworkError, Interrupted, OutputError, SettingsError, WeightsError
-from ..image import fit_size, load_image, resize, to_tensor
+from ..image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
 from ..losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
 from ..optimize import _opt
 from ..progress import Progress, ProgressCallback, silent
@@ -63,6 +63,9 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 #: training photos against the shipped paintings; see the module docstring).
 STYLE_LAYER_WEIGHTS = (1.0, 5.0, 0.5, 20.0)
 CHECKPOINT_VERSION = 1
+#: Largest training crop: 2048² crops already need tens of GB on a GPU at batch 4; beyond it a
+#: typo (--crop 25600) would try to allocate terabytes before failing.
+MAX_CROP = 2048
 #: Settings that may change when a run is resumed; any other change would make it another run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "time_limit", "workers", "device"}
 
@@ -102,8 +105,10 @@ class TrainSettings:
 
         check(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
         check(self.batch_size >= 1, f"batch-size must be at least 1, not {self.batch_size}")
-        check(self.crop >= 32 and self.crop % 4 == 0, f"crop must be a multiple of 4 and at least 32, not {self.crop}")
-        check(self.style_size >= 32, f"style-size must be at least 32, not {self.style_size}")
+        check(32 <= self.crop <= MAX_CROP and self.crop % 4 == 0,
+              f"crop must be a multiple of 4 between 32 and {MAX_CROP}, not {self.crop}")
+        check(32 <= self.style_size <= MAX_WORKING_SIDE,
+              f"style-size must be between 32 and {MAX_WORKING_SIDE}, not {self.style_size}")
         check(0 < self.width <= 4, f"width must be in (0, 4], not {self.width}")
         check(0 <= self.blocks <= 32, f"blocks must be between 0 and 32, not {self.blocks}")
         check(self.learning_rate > 0 and math.isfinite(self.learning_rate), "learning-rate must be > 0")
@@ -245,6 +250,11 @@ class Trainer:
         self._init_dist(device)
         try:
             return self._run(files, device, progress if self.rank == 0 else silent)
+        except BaseException:
+            # A run that failed before its first checkpoint cannot be resumed: leave no log behind.
+            if self.rank == 0 and not self.resume and not checkpoint_path(self.output).exists():
+                log_path(self.output).unlink(missing_ok=True)
+            raise
         finally:
             if self.started_dist:
                 dist.destroy_process_group()
@@ -283,7 +293,8 @@ class Trainer:
         loss_value = float("nan")
         net.train()
         try:
-            with memory_guard(f"training at crop {s.crop} with batch {s.batch_size}"):
+            with memory_guard(f"training at crop {s.crop} with batch {s.batch_size}",
+                              "use a smaller --crop or --batch-size"):
                 for batch in loader:
                     x = batch.to(device, non_blocking=True)
                     with torch.no_grad():
@@ -292,15 +303,17 @@ class Trainer:
                                      for layer in s.content_layers]
                     objective = Objective(self.vgg, content_terms, style_terms, tv)
                     loss, parts = objective(model(x))
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):  # checked before the step: the weights are still good
+                        self._save_checkpoint(net, opt, step, time.perf_counter() - start_clock)
+                        raise BrushworkError(
+                            f"the training loss became {loss_value} at step {step + 1}; the last good state (step {step}) "
+                            f"is in '{checkpoint_path(self.output)}': lower --learning-rate or --style-weight and start "
+                            "again with --overwrite.", exit_code=7)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     step += 1
-                    loss_value = float(loss.detach())
-                    if not math.isfinite(loss_value):
-                        raise BrushworkError(
-                            f"the training loss became {loss_value} at step {step}: lower --learning-rate or "
-                            "--style-weight and start again (or --resume from the last checkpoint).", exit_code=7)
                     elapsed = time.perf_counter() - start_clock
                     if self.rank == 0 and (step % s.log_every == 0 or step == s.steps):
                         self._log(step, elapsed, loss_value, parts)
