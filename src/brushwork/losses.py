@@ -175,15 +175,30 @@ class MeanCovStyleLoss(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         f = features[self.layer]
-        mean, cov = feature_moments(f, self.mask)
+        c = f.shape[1]
+        x = f.transpose(0, 1).reshape(c, -1)
+        if self.mask is None:
+            mean = x.mean(1)
+            d = (x - mean[:, None]) / x.shape[1] ** 0.5
+        else:
+            wts = self.mask.expand(f.shape[0], 1, *f.shape[2:]).transpose(0, 1).reshape(-1)
+            keep = wts > 0
+            x, wts = x[:, keep], wts[keep] / wts.sum().clamp_min(1e-8)
+            mean = (x * wts).sum(1)
+            d = (x - mean[:, None]) * wts.sqrt()
+        # Σ = d dᵀ; the eigenvalues of Σs^½ Σ Σs^½ = b bᵀ (b = Σs^½ d) are, apart from zeros, those
+        # of bᵀ b, the smaller matrix when there are fewer positions than channels (deep layers).
         s = self.target_sqrt
-        cross = s @ cov.double() @ s
+        if d.shape[1] < c:
+            b = s @ d.double()
+            cross = b.T @ b
+        else:
+            cross = s @ (d @ d.T).double() @ s
         vals = torch.linalg.eigvalsh(0.5 * (cross + cross.T))
         floor = (vals.detach().max() * self.rel_eps).clamp_min(1e-30)
         root = vals.clamp_min(floor).sqrt().sum()
-        w2 = (mean - self.target_mean).pow(2).sum().double() + cov.diagonal().sum().double() \
-            + self.target_trace - 2 * root
-        return (self.weight * w2.clamp_min(0) / f.shape[1]).to(f.dtype)
+        w2 = (mean - self.target_mean).pow(2).sum().double() + d.pow(2).sum().double() + self.target_trace - 2 * root
+        return (self.weight * w2.clamp_min(0) / c).to(f.dtype)
 
     def extra_repr(self) -> str:
         masked = ", masked" if self.mask is not None else ""
