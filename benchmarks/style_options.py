@@ -113,7 +113,7 @@ def main() -> None:
         both = render("regions", [starry, scream], masks=soft)
         if docs:
             guide = Image.merge("RGB", (soft[1], Image.new("L", soft[0].size, 0), soft[0]))
-            side_by_side([("photo", photo), ("masks: blue | red", guide), ("starry", starry), ("scream", scream),
+            side_by_side([("photo", photo), ("masks: starry | photo | scream", guide), ("starry", starry), ("scream", scream),
                           ("regions", both)], docs / "regions.jpg")
 
 
