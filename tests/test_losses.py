@@ -1,6 +1,17 @@
+import pytest
 import torch
 
-from brushwork.losses import ContentLoss, Objective, StyleLoss, TVLoss, gram, style_grams
+from brushwork.losses import (
+    ContentLoss,
+    MeanCovStyleLoss,
+    Objective,
+    StyleLoss,
+    TVLoss,
+    feature_moments,
+    gram,
+    style_grams,
+    style_moments,
+)
 
 
 def test_gram_hand_computed():
@@ -66,3 +77,70 @@ def test_temporal_loss_masked_mse_and_resizes():
     x[..., :2] = 0  # differences where the mask is 0 cost nothing
     assert loss(x).item() == 0.0
     assert TemporalLoss(target, torch.ones(1, 1, 4, 4))(torch.ones(1, 3, 2, 2)).item() == 1.0  # a coarser scale
+
+
+# --- mean + covariance (Wasserstein-2) style loss -------------------------------------------
+
+def _features(means, sds):
+    """1×C×2×2 features whose channels are exactly uncorrelated: orthogonal ±1 patterns."""
+    patterns = torch.tensor([[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0], [1.0, -1.0, -1.0, 1.0]])
+    f = torch.stack([m + s * patterns[i] for i, (m, s) in enumerate(zip(means, sds))])
+    return f.reshape(1, len(means), 2, 2)
+
+
+def test_feature_moments_hand_computed_and_masked():
+    f = _features([1.0, 2.0], [3.0, 0.5])
+    mean, cov = feature_moments(f)
+    assert torch.allclose(mean, torch.tensor([1.0, 2.0]))
+    assert torch.allclose(cov, torch.diag(torch.tensor([9.0, 0.25])), atol=1e-6)
+    # a mask selecting two positions gives the moments of those two samples only
+    mask = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    m_mean, m_cov = feature_moments(f, mask)
+    sub = f.reshape(2, 4)[:, :2]
+    assert torch.allclose(m_mean, sub.mean(1))
+    assert torch.allclose(m_cov, torch.cov(sub, correction=0), atol=1e-6)
+
+
+def test_w2_zero_for_same_features_positive_otherwise():
+    f = torch.randn(1, 4, 6, 5)
+    mean, cov = feature_moments(f)
+    loss = MeanCovStyleLoss("relu1_1", mean, cov)
+    assert abs(loss({"relu1_1": f}).item()) < 1e-4
+    assert loss({"relu1_1": f * 1.5}).item() > 0.1
+    assert loss({"relu1_1": f + 0.3}).item() == pytest.approx(4 * 0.3**2 / 4, rel=1e-3)  # mean shift only
+
+
+def test_w2_matches_closed_form_for_diagonal_covariances():
+    # Gaussians with diagonal covariances: W2² = |μ − μs|² + Σ (σ − σs)²; the loss divides by C
+    f = _features([0.5, -1.0, 2.0], [2.0, 0.3, 1.0])
+    t_mean, t_sd = torch.tensor([1.0, 0.0, 2.0]), torch.tensor([1.0, 0.8, 3.0])
+    loss = MeanCovStyleLoss("relu2_1", t_mean, torch.diag(t_sd**2), weight=2.0)
+    expected = ((torch.tensor([0.5, -1.0, 2.0]) - t_mean).pow(2).sum()
+                + (torch.tensor([2.0, 0.3, 1.0]) - t_sd).pow(2).sum()) / 3 * 2.0
+    assert loss({"relu2_1": f}).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_w2_decreases_under_optimisation_with_rank_deficient_features():
+    torch.manual_seed(0)
+    target = torch.relu(torch.randn(1, 16, 3, 3) * 2 + 1)  # 9 samples, 16 channels: singular covariance
+    loss = MeanCovStyleLoss("relu3_1", *feature_moments(target))
+    x = torch.relu(torch.randn(1, 16, 3, 3)).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.05)
+    values = []
+    for _ in range(30):
+        opt.zero_grad()
+        value = loss({"relu3_1": x})
+        value.backward()
+        assert torch.isfinite(x.grad).all()
+        opt.step()
+        values.append(value.item())
+    assert values[-1] < 0.5 * values[0]
+
+
+def test_style_moments_blend_is_the_mixture():
+    a, b = torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4) * 2 + 1
+    moments = style_moments(lambda img, layers: {"relu1_1": img}, [a, b], ["relu1_1"])
+    both = torch.cat([a, b], dim=3)  # equal weights = the pooled samples of both images
+    mean, cov = feature_moments(both)
+    assert torch.allclose(moments["relu1_1"][0], mean, atol=1e-5)
+    assert torch.allclose(moments["relu1_1"][1], cov, atol=1e-4)

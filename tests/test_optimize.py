@@ -57,8 +57,9 @@ def test_same_seed_same_result(content_img, style_img):
     assert not np.array_equal(np.asarray(a.image), np.asarray(c.image))
 
 
-def test_preserve_colors_keeps_content_chroma(content_img, style_img):
-    result, _ = _run(content_img, [style_img], preserve_colors=True, iterations=6)
+@pytest.mark.parametrize("mode", ["preserve", "preserve-matched"])
+def test_preserve_modes_keep_content_chroma(content_img, style_img, mode):
+    result, _ = _run(content_img, [style_img], color_mode=mode, iterations=6)
     out = color.rgb_to_yiq(to_tensor(result.image))
     ref = color.rgb_to_yiq(to_tensor(content_img.resize(result.image.size)))
     plain, _ = _run(content_img, [style_img], iterations=6)
@@ -67,6 +68,41 @@ def test_preserve_colors_keeps_content_chroma(content_img, style_img):
     assert kept < 0.02  # only 8-bit rounding and clamping
     assert kept < 0.3 * (plain_iq - ref[:, 1:]).abs().mean().item()
     assert (out[:, 0] - ref[:, 0]).abs().mean().item() > 0.01  # while the luminance changed
+
+
+def test_preserve_matched_takes_the_photos_tones(content_img, style_img):
+    """preserve-matched gives the style the photo's luminance mean and spread; preserve keeps its own."""
+    from brushwork.optimize import _prepare_styles
+
+    dark = style_img.point(lambda v: v // 3)
+    content = color.luminance(to_tensor(content_img))
+    plain = _prepare_styles([dark], content, 64, settings_from(color_mode="preserve"), torch.device("cpu"))[0]
+    matched = _prepare_styles([dark], content, 64, settings_from(color_mode="preserve-matched"), torch.device("cpu"))[0]
+    assert torch.allclose(plain[:, 0], plain[:, 1]) and torch.allclose(matched[:, 0], matched[:, 2])  # grey
+    assert abs(matched.mean().item() - content.mean().item()) < 0.02
+    assert plain.mean().item() < content.mean().item() - 0.1
+
+
+def test_style_color_mode_recolours_without_painting(content_img, style_img):
+    result, events = _run(content_img, [style_img], color_mode="style")
+    assert result.iterations == 0 and result.losses == [] and events[-1].done == events[-1].total
+    out, sty = np.asarray(result.image, float), np.asarray(style_img, float)
+    photo = np.asarray(content_img.resize(result.image.size), float)
+    for ch in range(3):  # every channel takes the painting's level, not the photo's
+        assert abs(out[..., ch].mean() - sty[..., ch].mean()) < 0.3 * abs(photo[..., ch].mean() - sty[..., ch].mean()) + 3
+    # and the picture is still the photo: its structure survives (correlation of luminance)
+    corr = np.corrcoef(out.mean(2).ravel(), photo.mean(2).ravel())[0, 1]
+    assert corr > 0.8
+
+
+def test_deprecated_color_flags_map_to_color_mode():
+    with pytest.warns(DeprecationWarning, match="color_mode='preserve-matched'"):
+        assert settings_from(preserve_colors=True).color_mode == "preserve-matched"
+    with pytest.warns(DeprecationWarning):
+        assert settings_from(match_style_colors=True).color_mode == "match-style"
+    with pytest.warns(DeprecationWarning), pytest.raises(SettingsError, match="give only --color-mode"):
+        settings_from(preserve_colors=True, color_mode="style")
+    assert settings_from(preset="guohua").color_mode == "match-style"
 
 
 def test_style_blend_weights_select_styles(content_img, style_img):
@@ -140,7 +176,8 @@ def test_nan_loss_stops_and_keeps_last_good(content_img, style_img, monkeypatch)
 @pytest.mark.parametrize(
     "kw",
     [dict(size=10), dict(quality="best"), dict(content_weight=-1), dict(optimizer="sgd"),
-     dict(style_scale=0), dict(pooling="min"), dict(style_layer_weights=(1.0,)), dict(tv_weight=float("nan"))],
+     dict(style_scale=0), dict(pooling="min"), dict(style_layer_weights=(1.0,)), dict(tv_weight=float("nan")),
+     dict(color_mode="sepia"), dict(style_loss="l2")],
 )
 def test_bad_settings_are_refused(kw):
     with pytest.raises(SettingsError):
@@ -165,6 +202,12 @@ def test_api_returns_pil(content_file, style_file):
     img = brushwork.stylize(content_file, style_file, size=64, quality="single", iterations=2)
     assert img.size == (64, 43) and img.mode == "RGB"
     assert torch.is_tensor(to_tensor(img))
+
+
+def test_w2_style_loss_runs_and_falls(content_img, style_img):
+    result, events = _run(content_img, [style_img], style_loss="w2", iterations=5)
+    assert result.stopped is None and result.losses[-1] < 0.8 * result.losses[0]
+    assert events[-1].parts["style"] > 0
 
 
 def test_too_large_is_refused_before_work(content_img, style_img, monkeypatch):

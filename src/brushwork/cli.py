@@ -203,9 +203,10 @@ from .optimize import Stylizer, StylizeResult, StylizeSettings, _save_path  # no
 
 
 def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
-                 values: dict[str, Any]) -> StylizeResult:
+                 values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
     from .image import check_output, load_image, save_image
     from .presets import settings_from
+    from .regions import load_mask
 
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
     out = check_output(output, overwrite)
@@ -215,13 +216,14 @@ def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: boo
             check_output(_save_path(out, it), overwrite)
     c_img = load_image(content, "content image")
     s_imgs = [load_image(p, "style image") for p in styles]
+    m_imgs = [load_mask(p) for p in masks] if masks else None
     stylizer = Stylizer(settings)
 
     def on_save(img: Any, iteration: int) -> None:
         save_image(img, _save_path(out, iteration), overwrite)
 
     with ProgressBar("stylize") as bar:
-        result = stylizer.run(c_img, s_imgs, bar, on_save)
+        result = stylizer.run(c_img, s_imgs, bar, on_save, masks=m_imgs)
     save_image(result.image, out, overwrite)
     if result.stopped:
         message = f"{result.stopped}; the last good image is in {out}"
@@ -240,11 +242,26 @@ def stylize(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
     preset: Annotated[str | None, typer.Option("--preset", help="Start from a named preset: default, guohua.")] = None,
+    mask: Annotated[list[Path] | None, typer.Option(
+        "--mask", help="Region mask for a style (greyscale, the content's shape, white = paint here); repeat it, "
+        "one per style in the order of STYLES. Uncovered parts stay close to the photo.", show_default=False)] = None,
+    preserve_colors: Annotated[bool, typer.Option("--preserve-colors", hidden=True,
+                                                  help="Deprecated: --color-mode preserve-matched.")] = False,
+    match_style_colors: Annotated[bool, typer.Option("--match-style-colors", hidden=True,
+                                                     help="Deprecated: --color-mode match-style.")] = False,
     **values: Any,
 ) -> None:
     """Paint CONTENT in the style of STYLES by optimising its pixels (Gatys et al.)."""
     with _user_errors():
-        _run_stylize(content, styles, output, overwrite, preset, values)
+        for flag, on, mode in (("--preserve-colors", preserve_colors, "preserve-matched"),
+                               ("--match-style-colors", match_style_colors, "match-style")):
+            if on:
+                if values.get("color_mode", "none") not in ("none", mode):
+                    raise BrushworkError(f"{flag} and --color-mode {values['color_mode']} disagree: give only "
+                                         "--color-mode.", exit_code=4)
+                err.print(f"note: {flag} is deprecated; use --color-mode {mode}.")
+                values["color_mode"] = mode
+        _run_stylize(content, styles, output, overwrite, preset, values, mask)
 
 
 @app.command()

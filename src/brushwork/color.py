@@ -58,10 +58,24 @@ def combine_luma_chroma(luma_from: torch.Tensor, chroma_from: torch.Tensor) -> t
     return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
 
 
-def match_colors(image: Image.Image, palette: Image.Image) -> Image.Image:
+def match_colors(image: Image.Image, palette: Image.Image, region: np.ndarray | None = None) -> Image.Image:
     """``image`` with each RGB channel's histogram matched to ``palette``'s.
 
-    Used where the style's palette matters more than the photo's, e.g. ink on paper.
+    Used where the style's palette matters more than the photo's, e.g. ink on paper.  With
+    ``region`` (an H×W boolean array) the mapping is fitted to the region's pixels only, so that a
+    sky takes the whole palette rather than the part a whole-image match would give it; it is
+    then applied to every pixel (the caller keeps the region's part).
     """
-    out = match_histograms(np.asarray(image), np.asarray(palette.convert("RGB")), channel_axis=-1)
+    src = np.asarray(image.convert("RGB"))
+    ref = np.asarray(palette.convert("RGB"))
+    if region is None:
+        out = match_histograms(src, ref, channel_axis=-1)
+    else:
+        out = np.empty(src.shape, dtype=np.float64)
+        q = np.linspace(0, 1, 256)
+        for ch in range(3):
+            s_q = np.quantile(src[..., ch][region], q)
+            r_q = np.quantile(ref[..., ch], q)
+            s_q, first = np.unique(s_q, return_index=True)  # np.interp needs rising x
+            out[..., ch] = np.interp(src[..., ch], s_q, r_q[first])
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -1,5 +1,6 @@
-"""Losses shared by every job: content, Gram style, total variation, temporal, and masked
-variants and a histogram loss (used by harmonization).
+"""Losses shared by every job: content, Gram style, mean + covariance (Wasserstein-2) style,
+total variation, temporal, and masked variants and a histogram loss (used by harmonization and
+by per-region stylization).
 
 Each loss is a small ``nn.Module`` that names its VGG layer and carries its weight, so printing an
 objective shows every term.  Normalisation follows the common Gatys implementation (and
@@ -123,6 +124,116 @@ class MaskedStyleLoss(nn.Module):
         return f"layer={self.layer}, weight={self.weight:g}"
 
 
+def feature_moments(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C) and covariance (C×C) of N×C×H×W features, every position of every image a sample.
+
+    With ``mask`` (N×1×H×W, values in [0, 1]) each position counts with its mask value: the
+    moments of the region only, soft edges counting partly.
+    """
+    n, c, h, w = features.shape
+    f = features.transpose(0, 1).reshape(c, n * h * w)
+    if mask is None:
+        mean = f.mean(1)
+        d = f - mean[:, None]
+        return mean, d @ d.T / f.shape[1]
+    wts = mask.expand(n, 1, h, w).transpose(0, 1).reshape(1, n * h * w)
+    total = wts.sum().clamp_min(1e-8)
+    mean = (f * wts).sum(1) / total
+    d = f - mean[:, None]
+    return mean, (d * wts) @ d.T / total
+
+
+def _psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix (float64, negative noise clipped)."""
+    vals, vecs = torch.linalg.eigh(0.5 * (matrix + matrix.T).double())
+    return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+class MeanCovStyleLoss(nn.Module):
+    """weight × W₂²(N(μ, Σ), N(μs, Σs)) / C: the squared 2-Wasserstein distance between Gaussians
+    fitted to the layer's features and to the style's.
+
+    W₂² = |μ − μs|² + tr Σ + tr Σs − 2·tr (Σs^½ Σ Σs^½)^½.  Unlike a Gram matrix (raw second
+    moment) it separates the mean from the spread, which tends to keep colours cleaner (Kolkin et
+    al. 2019, Mroueh 2019).  Σs^½ is computed once (the target is fixed); the cross term is the
+    sum of the square roots of the eigenvalues of Σs^½ Σ Σs^½, in float64.  Only eigenvalues
+    are differentiated (no eigenvector gradients, which blow up on the repeated zero eigenvalues
+    that ReLU features always have), and eigenvalues below ``rel_eps`` × the largest are held
+    at that floor so the square root's slope stays bounded.  Dividing by the channel count C
+    makes layers of different widths comparable.  ``mask`` (N×1×H×W) restricts the
+    statistics of the output to a region; the target stays the style's whole-image statistics.
+    """
+
+    def __init__(self, layer: str, target_mean: torch.Tensor, target_cov: torch.Tensor, weight: float = 1.0,
+                 mask: torch.Tensor | None = None, rel_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.layer, self.weight, self.rel_eps = layer, weight, rel_eps
+        self.register_buffer("target_mean", target_mean.detach().reshape(-1))
+        self.register_buffer("target_sqrt", _psd_sqrt(target_cov.detach()))
+        self.register_buffer("target_trace", target_cov.detach().diagonal().sum().double())
+        self.register_buffer("mask", None if mask is None else mask.detach())
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        f = features[self.layer]
+        c = f.shape[1]
+        x = f.transpose(0, 1).reshape(c, -1)
+        if self.mask is None:
+            mean = x.mean(1)
+            d = (x - mean[:, None]) / x.shape[1] ** 0.5
+        else:
+            wts = self.mask.expand(f.shape[0], 1, *f.shape[2:]).transpose(0, 1).reshape(-1)
+            keep = wts > 0
+            x, wts = x[:, keep], wts[keep] / wts.sum().clamp_min(1e-8)
+            mean = (x * wts).sum(1)
+            d = (x - mean[:, None]) * wts.sqrt()
+        # Σ = d dᵀ; the eigenvalues of Σs^½ Σ Σs^½ = b bᵀ (b = Σs^½ d) are, apart from zeros, those
+        # of bᵀ b, the smaller matrix when there are fewer positions than channels (deep layers).
+        s = self.target_sqrt
+        if d.shape[1] < c:
+            b = s @ d.double()
+            cross = b.T @ b
+        else:
+            cross = s @ (d @ d.T).double() @ s
+        vals = torch.linalg.eigvalsh(0.5 * (cross + cross.T))
+        floor = (vals.detach().max() * self.rel_eps).clamp_min(1e-30)
+        root = vals.clamp_min(floor).sqrt().sum()
+        w2 = (mean - self.target_mean).pow(2).sum().double() + d.pow(2).sum().double() + self.target_trace - 2 * root
+        return (self.weight * w2.clamp_min(0) / c).to(f.dtype)
+
+    def extra_repr(self) -> str:
+        masked = ", masked" if self.mask is not None else ""
+        return f"layer={self.layer}, weight={self.weight:g}{masked}"
+
+
+def style_moments(
+    extract: Callable[[torch.Tensor, Iterable[str]], dict[str, torch.Tensor]],
+    images: Sequence[torch.Tensor],
+    layers: Sequence[str],
+    blend: Sequence[float] | None = None,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Mean and covariance targets of several style images, blended as a mixture.
+
+    The blend of distributions with weights wᵢ (Σ wᵢ = 1) has mean Σ wᵢμᵢ and covariance
+    Σ wᵢ(Σᵢ + μᵢμᵢᵀ) − μμᵀ: the moments of features drawn from style i with probability wᵢ,
+    the same rule by which :func:`style_grams` blends raw second moments.
+    """
+    if blend is None:
+        blend = [1.0] * len(images)
+    total = float(sum(blend))
+    first: dict[str, torch.Tensor] = {}
+    second: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for img, w in zip(images, blend):
+            feats = extract(img, layers)
+            for layer in layers:
+                mean, cov = feature_moments(feats[layer])
+                m1 = mean * (w / total)
+                m2 = (cov + torch.outer(mean, mean)) * (w / total)
+                first[layer] = m1 if layer not in first else first[layer] + m1
+                second[layer] = m2 if layer not in second else second[layer] + m2
+    return {layer: (first[layer], second[layer] - torch.outer(first[layer], first[layer])) for layer in layers}
+
+
 def match_histogram(values: torch.Tensor, sorted_target: torch.Tensor) -> torch.Tensor:
     """Per-channel histogram matching: ``values`` (C×N) remapped so that each channel has the
     distribution of the matching row of ``sorted_target`` (C×K, ascending).
@@ -229,7 +340,7 @@ class Objective(nn.Module):
         self,
         extract: nn.Module,
         content: Sequence[ContentLoss] = (),
-        style: Sequence[StyleLoss] = (),
+        style: Sequence[nn.Module] = (),
         tv: TVLoss | None = None,
         histogram: Sequence[HistogramLoss] = (),
         extra: Sequence[nn.Module] = (),

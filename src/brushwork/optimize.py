@@ -23,16 +23,30 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from . import color
+from . import color, regions
 from .device import check_fits, memory_guard, resolve_device
 from .errors import SettingsError
 from .image import fit_size, load_image, resize, to_pil, to_tensor
-from .losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
+from .losses import (
+    ContentLoss,
+    MaskedStyleLoss,
+    MeanCovStyleLoss,
+    Objective,
+    StyleLoss,
+    TVLoss,
+    style_grams,
+    style_moments,
+)
 from .progress import Progress, ProgressCallback, silent
-from .vgg import VGG, load_vgg
+from .vgg import VGG, load_vgg, propagate_mask
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
+
+#: ``color_mode`` values: what happens to the colours (see the README's "Style options").
+COLOR_MODES = ("none", "preserve", "preserve-matched", "style", "match-style")
+#: ``style_loss`` values: Gram matrices (Gatys) or feature mean + covariance (Wasserstein-2).
+STYLE_LOSSES = ("gram", "w2")
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,9 @@ class StylizeSettings:
     iterations: int | None = _opt(None, "Iterations at the final scale; None takes the quality schedule's number.")
     content_weight: float = _opt(5.0, "Weight of the content loss (mean squared feature difference).")
     style_weight: float = _opt(300.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
+    style_loss: str = _opt(
+        "gram", "Style statistics: gram (Gatys) or w2 (feature mean + covariance, Wasserstein-2; often cleaner colours)."
+    )
     tv_weight: float = _opt(0.5, "Weight of the total-variation smoothing (mean squared neighbour difference, image in [0, 1]).")
     content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the content image.")
     style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image(s).")
@@ -85,8 +102,12 @@ class StylizeSettings:
     learning_rate: float = _opt(0.02, "Adam step size, in image units (0–1).")
     lr_decay: float = _opt(1.0, "Adam learning-rate factor applied each iteration (1 keeps it constant).")
     init: str = _opt("content", "Start image: content, noise, or the path of an image.")
-    preserve_colors: bool = _opt(False, "Stylize luminance only and keep the content's colours.")
-    match_style_colors: bool = _opt(False, "Give the content the style's colour distribution before painting.")
+    color_mode: str = _opt(
+        "none",
+        "Colours: none (the painting's), preserve (keep the photo's; paint luminance only), preserve-matched "
+        "(as preserve, the style's luminance first matched to the photo's), style (only recolour the photo "
+        "with the style's colours, no painting) or match-style (recolour, then paint).",
+    )
     original_size: bool = _opt(False, "Write the result at the content image's original size instead of ``size``.")
     pooling: str = _opt("max", "VGG pooling: max or avg.")
     seed: int = _opt(0, "Random seed for noise initialisation, so a run can be repeated exactly.")
@@ -108,6 +129,8 @@ class StylizeSettings:
             value = getattr(self, name)
             check(math.isfinite(value) and value >= 0, f"{name.replace('_', '-')} must be ≥ 0, not {value}")
         check(self.style_scale > 0 and math.isfinite(self.style_scale), "style-scale must be > 0")
+        check(self.color_mode in COLOR_MODES, f"color-mode must be one of {', '.join(COLOR_MODES)}, not {self.color_mode!r}")
+        check(self.style_loss in STYLE_LOSSES, f"style-loss must be gram or w2, not {self.style_loss!r}")
         check(self.optimizer in ("lbfgs", "adam"), f"optimizer must be lbfgs or adam, not {self.optimizer!r}")
         check(self.learning_rate > 0, "learning-rate must be > 0")
         check(0 < self.lr_decay <= 1, "lr-decay must be in (0, 1]")
@@ -122,6 +145,11 @@ class StylizeSettings:
         if self.style_blend is not None:
             check(all(w >= 0 for w in self.style_blend) and sum(self.style_blend) > 0,
                   "style blend weights must be ≥ 0 and not all zero")
+
+    @property
+    def luminance_only(self) -> bool:
+        """True when the optimiser works on luminance and the photo's chroma is put back at the end."""
+        return self.color_mode in ("preserve", "preserve-matched")
 
     @property
     def schedule(self) -> tuple[Scale, ...]:
@@ -248,8 +276,10 @@ def _prepare_styles(
     style_side = max(32, round(side * s.style_scale))
     for img in styles:
         t = to_tensor(resize(img, fit_size(img.size, style_side))).to(device)
-        if s.preserve_colors and content is not None:
+        if s.color_mode == "preserve-matched" and content is not None:
             t = color.match_luminance(t, content)
+        elif s.color_mode == "preserve":
+            t = color.luminance(t)
         out.append(t)
     return out
 
@@ -282,18 +312,54 @@ class Stylizer:
         self.vgg.check_layers([*s.content_layers, *s.style_layers])
 
     def objective(
-        self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = ()
+        self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = (),
+        masks: Sequence[torch.Tensor] | None = None,
     ) -> Objective:
+        """The loss for one scale; ``masks`` (one 1×1×H×W region per style, at the content's size)
+        give each style its own region instead of blending them over the whole picture."""
         s = self.settings
         with torch.no_grad():
             c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
-        grams = style_grams(self.vgg, styles, s.style_layers, s.style_blend)
-        lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight * content_boost / len(s.content_layers))
                          for layer in s.content_layers]
-        style_terms = [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
-                       for layer, w in zip(s.style_layers, lw)]
+        if masks is None:
+            style_terms = self._style_terms(styles, s.style_blend)
+        else:
+            style_terms = [t for img, m in zip(styles, masks) for t in self._style_terms([img], None, m)]
         return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None, extra=extra)
+
+    def _style_terms(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None,
+                     mask: torch.Tensor | None = None) -> list[nn.Module]:
+        """One style term per layer, Gram or mean + covariance, whole-image or restricted to ``mask``.
+
+        A region's statistics are normalised by its area, so its term is weighted by its share
+        of the picture: each pixel then feels the same style pull as in a one-style run.
+        """
+        s = self.settings
+        layers = s.style_layers
+        lw = s.style_layer_weights or (1.0,) * len(layers)
+        weights = {layer: s.style_weight * w / len(layers) for layer, w in zip(layers, lw)}
+        lmasks: dict[str, torch.Tensor | None] = dict.fromkeys(layers)
+        if mask is not None:
+            lmasks.update(propagate_mask(mask, layers, self.vgg.arch, self.vgg.ceil_mode))
+        terms: list[nn.Module] = []
+        if s.style_loss == "w2":
+            targets = style_moments(self.vgg, styles, layers, blend)
+        else:
+            targets = style_grams(self.vgg, styles, layers, blend)
+        for layer in layers:
+            m, weight = lmasks[layer], weights[layer]
+            if m is not None:
+                if float(m.sum()) < 1.0:
+                    continue  # the region is too small to be seen at this depth
+                weight *= float(m.mean())
+            if s.style_loss == "w2":
+                terms.append(MeanCovStyleLoss(layer, *targets[layer], weight, mask=m))
+            elif m is None:
+                terms.append(StyleLoss(layer, targets[layer], weight))
+            else:
+                terms.append(MaskedStyleLoss(layer, targets[layer], m, weight))
+        return terms
 
     def run(
         self,
@@ -303,9 +369,12 @@ class Stylizer:
         on_save: Callable[[Image.Image, int], None] | None = None,
         init: torch.Tensor | None = None,
         extra: Sequence[nn.Module] = (),
+        masks: Sequence[Image.Image | torch.Tensor] | None = None,
     ) -> StylizeResult:
         """Optimise the picture; ``init`` (1×3×H×W in [0, 1]) replaces the ``init`` setting as the
-        start image, and ``extra`` loss terms (e.g. a temporal loss, for video) join the objective."""
+        start image, and ``extra`` loss terms (e.g. a temporal loss, for video) join the objective.
+        ``masks`` (one per style image; see :mod:`brushwork.regions`) paint each style in its own
+        region of the picture."""
         s = self.settings
         if not style_images:
             raise SettingsError("give at least one style image.")
@@ -314,8 +383,12 @@ class Stylizer:
                 f"{len(s.style_blend)} style blend weights for {len(style_images)} style images: give one per image."
             )
         start = time.perf_counter()
-        if s.match_style_colors:
-            content_image = color.match_colors(content_image, style_images[0])
+        region_masks = None if masks is None else regions.prepare_masks(masks, len(style_images), content_image.size,
+                                                                         s.style_blend)
+        if s.color_mode in ("style", "match-style"):
+            content_image = regions.recolor(content_image, style_images, region_masks)
+        if s.color_mode == "style":
+            return self._recolor_only(content_image, progress, start)
         generator = torch.Generator().manual_seed(s.seed)
         torch.manual_seed(s.seed)
         out_w, out_h = fit_size(content_image.size, s.size)
@@ -331,17 +404,19 @@ class Stylizer:
         for k, (sc, (w, h)) in enumerate(zip(schedule, sizes)):
             stage = f"scale {k + 1}/{len(schedule)} ({max(w, h)} px)"
             content = to_tensor(resize(content_image, (w, h))).to(self.device)
-            if s.preserve_colors:
+            if s.luminance_only:
                 content = color.luminance(content)
             with memory_guard(f"preparing {stage}"):
                 styles = _prepare_styles(style_images, content, max(w, h), s, self.device)
-                objective = self.objective(content, styles, sc.content_boost, extra)
+                scale_masks = None if region_masks is None else [regions.at_size(m, (w, h)).to(self.device)
+                                                                 for m in region_masks]
+                objective = self.objective(content, styles, sc.content_boost, extra, scale_masks)
             if x is None:
                 if init is not None:
                     x = F.interpolate(init.to(content), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
                 else:
                     x = _initial(s, content, generator)
-                if s.preserve_colors:
+                if s.luminance_only:
                     x = color.luminance(x)
             else:
                 prev = x.shape[-2:]
@@ -407,6 +482,14 @@ class Stylizer:
         result.seconds = time.perf_counter() - start
         return result
 
+    def _recolor_only(self, recolored: Image.Image, progress: ProgressCallback, start: float) -> StylizeResult:
+        """``color_mode="style"``: the recoloured photo is the result; no optimisation."""
+        size = recolored.size if self.settings.original_size else fit_size(recolored.size, self.settings.size)
+        image = resize(recolored, size)
+        progress(Progress(job="stylize", stage="recolour", step=0, steps=0, done=1.0, total=1.0,
+                          preview=lambda: image))
+        return StylizeResult(image=image, seconds=time.perf_counter() - start)
+
     def _optimizer(self, param: torch.Tensor, evaluator: _Evaluator) -> torch.optim.Optimizer:
         s = self.settings
         if s.optimizer == "adam":
@@ -426,7 +509,7 @@ class Stylizer:
         x = x.detach().float()
         if (x.shape[-1], x.shape[-2]) != tuple(size):
             x = F.interpolate(x, size=(size[1], size[0]), mode="bicubic", align_corners=False).clamp(0, 1)
-        if s.preserve_colors:
+        if s.luminance_only:
             chroma = to_tensor(resize(content_image, size)).to(x.device)
             x = color.combine_luma_chroma(x, chroma)
         return to_pil(x)
@@ -441,16 +524,22 @@ def stylize(
     """Paint ``content`` in the style of ``styles`` and return the picture.
 
     ``settings`` are the fields of :class:`StylizeSettings` (e.g. ``size=384``,
-    ``preserve_colors=True``); ``preset="guohua"`` starts from a named preset.
+    ``color_mode="preserve"``); ``preset="guohua"`` starts from a named preset.  ``masks`` (one
+    image or path per style, white where that style applies) paints each style in its own region.
     """
     from .presets import settings_from
 
+    masks = settings.pop("masks", None)
     s = settings_from(**settings)
     if isinstance(styles, (str, Path, Image.Image)):
         styles = [styles]
     c_img = content if isinstance(content, Image.Image) else load_image(content, "content image")
     s_imgs = [im if isinstance(im, Image.Image) else load_image(im, "style image") for im in styles]
-    result = Stylizer(s).run(c_img.convert("RGB"), [im.convert("RGB") for im in s_imgs], progress)
+    if masks is not None:
+        if isinstance(masks, (str, Path, Image.Image)):
+            masks = [masks]
+        masks = [m if isinstance(m, Image.Image) else regions.load_mask(m) for m in masks]  # type: ignore[union-attr]
+    result = Stylizer(s).run(c_img.convert("RGB"), [im.convert("RGB") for im in s_imgs], progress, masks=masks)
     if result.stopped:
         import warnings
 

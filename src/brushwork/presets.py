@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields, replace
 
 from .errors import SettingsError
@@ -15,7 +16,7 @@ GUOHUA = replace(
     DEFAULT,
     # Ink paintings have almost no colour: a photo's colours survive a plain transfer as coloured
     # noise on the paper, so the photo first takes the painting's palette (ink on paper).
-    match_style_colors=True,
+    color_mode="match-style",
     # relu5_1 carries the painting's large-scale layout (calligraphy columns, seals); without it
     # the brush texture is kept and those marks are not scattered over the paper.
     style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
@@ -28,9 +29,28 @@ GUOHUA = replace(
 
 PRESETS: dict[str, StylizeSettings] = {"default": DEFAULT, "guohua": GUOHUA}
 
+#: Settings replaced by ``color_mode``, still accepted (with a DeprecationWarning): the old
+#: ``preserve_colors`` matched the style's luminance to the photo's, as ``preserve-matched`` does.
+DEPRECATED_COLOR_FLAGS = {"preserve_colors": "preserve-matched", "match_style_colors": "match-style"}
+
+
+def _translate_color_flags(overrides: dict[str, object]) -> None:
+    for old, mode in DEPRECATED_COLOR_FLAGS.items():
+        if old not in overrides:
+            continue
+        on = overrides.pop(old)
+        warnings.warn(f"{old} is deprecated: use color_mode='{mode}'.", DeprecationWarning, stacklevel=3)
+        if not on:
+            continue
+        if overrides.get("color_mode", mode) != mode:
+            raise SettingsError(f"{old} asks for color-mode {mode} but color-mode is {overrides['color_mode']}: "
+                                "give only --color-mode.")
+        overrides["color_mode"] = mode
+
 
 def settings_from(preset: str | None = None, **overrides: object) -> StylizeSettings:
     """A preset with some fields replaced; unknown names are refused with the list of valid ones."""
+    _translate_color_flags(overrides)
     name = preset or "default"
     if name not in PRESETS:
         raise SettingsError(f"unknown preset '{name}': use one of {', '.join(PRESETS)}.")

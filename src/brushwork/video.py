@@ -196,7 +196,7 @@ class OptimizationFrameStylizer:
         extra = []
         if temporal is not None:
             target = temporal.warped.to(stylizer.device)
-            if self.settings.preserve_colors:  # the optimiser works on luminance in this mode
+            if self.settings.luminance_only:  # the optimiser works on luminance in this mode
                 target = color.luminance(target)
             extra.append(TemporalLoss(target, temporal.weight.to(stylizer.device), TEMPORAL_LOSS_SCALE))
         result = stylizer.run(to_pil(frame), self.styles, self.progress, init=init, extra=extra)
