@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from . import color
+from . import color, tiling
 from .device import check_fits, memory_guard, resolve_device
 from .errors import SettingsError
 from .image import fit_size, load_image, resize, to_pil, to_tensor
@@ -98,6 +98,9 @@ class StylizeSettings:
     )
     detail_transfer: bool = _opt(True, "Start each finer scale with the content's detail added to the upsampled result.")
     stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
+    tile: int = _opt(0, "Optimise scales larger than this many px in overlapping tiles (print sizes); "
+                        "0: only when the whole image would not fit in memory.")
+    tile_overlap: int | None = _opt(None, "Context margin around each tile in px; None: 1/8 of the tile, at least 32.")
 
     def __post_init__(self) -> None:
         check = _check
@@ -114,6 +117,8 @@ class StylizeSettings:
         check(self.pooling in ("max", "avg"), f"pooling must be max or avg, not {self.pooling!r}")
         check(self.preprocessing in ("caffe", "torch"), "preprocessing must be caffe or torch")
         check(self.save_every >= 0, "save-every must be 0 or more")
+        check(self.tile == 0 or self.tile >= 64, f"tile must be 0 (automatic) or at least 64 px, not {self.tile}")
+        check(self.tile_overlap is None or self.tile_overlap >= 0, "tile-overlap must be 0 or more")
         check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
         check(bool(self.style_layers), "give at least one style layer")
         if self.style_layer_weights is not None:
@@ -271,12 +276,15 @@ class Stylizer:
         self.vgg.check_layers([*s.content_layers, *s.style_layers])
 
     def objective(
-        self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = ()
+        self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = (),
+        grams: dict[str, torch.Tensor] | None = None,
     ) -> Objective:
+        """The loss at one scale; ``grams`` (precomputed style targets, e.g. for tiles) replaces ``styles``."""
         s = self.settings
         with torch.no_grad():
             c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
-        grams = style_grams(self.vgg, styles, s.style_layers, s.style_blend)
+        if grams is None:
+            grams = style_grams(self.vgg, styles, s.style_layers, s.style_blend)
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight * content_boost / len(s.content_layers))
                          for layer in s.content_layers]
@@ -308,9 +316,10 @@ class Stylizer:
         generator = torch.Generator().manual_seed(s.seed)
         torch.manual_seed(s.seed)
         out_w, out_h = fit_size(content_image.size, s.size)
-        check_fits(estimate_memory(out_w, out_h, s.optimizer), self.device, f"a {out_w}×{out_h} stylization")
         schedule, sides = s.schedule, s.sides()
         sizes = [fit_size(content_image.size, side) for side in sides]
+        tiles = tiling.plan(s, sizes, self.device, bool(extra))
+        check_fits(tiling.peak_memory(s, sizes, tiles), self.device, f"a {out_w}×{out_h} stylization")
         work = [sc.iterations * (w * h) / (out_w * out_h) for sc, (w, h) in zip(schedule, sizes)]
         total_work, done_work = sum(work), 0.0
         total_iters = sum(sc.iterations for sc in schedule)
@@ -342,6 +351,13 @@ class Stylizer:
                                            mode="bicubic", align_corners=False)
                     x = x + (content - coarse)
                 x = x.clamp(0, 1)
+            if tiles[k]:
+                iteration = self._run_tiled(x, content, styles, sc, tiles[k], stage, result, progress,
+                                            (iteration, total_iters, done_work, work[k], total_work))
+                done_work = sum(work[: k + 1])
+                if result.stopped:
+                    break
+                continue
             param = x.detach().clone().requires_grad_(True)
             evaluator = _Evaluator(objective, param)
             optimizer = self._optimizer(param, evaluator)
@@ -393,6 +409,41 @@ class Stylizer:
         result.iterations = iteration
         result.seconds = time.perf_counter() - start
         return result
+
+    def _run_tiled(self, x: torch.Tensor, content: torch.Tensor, styles: Sequence[torch.Tensor], sc: Scale,
+                   tile: int, stage: str, result: StylizeResult, progress: ProgressCallback,
+                   counters: tuple[int, int, float, float, float]) -> int:
+        """One scale optimised tile by tile (see :mod:`brushwork.tiling`); ``x`` is refined in place.
+
+        ``counters`` are (iteration, total iterations, work done, this scale's work, total work)
+        for progress events; returns the iteration count after this scale.
+        """
+        s = self.settings
+        iteration, total_iters, done_work, work, total_work = counters
+        margin = tiling.default_margin(tile) if s.tile_overlap is None else s.tile_overlap
+        with memory_guard(f"preparing {stage} in tiles"):
+            grams = tiling.style_targets(self.vgg, styles, s.style_layers, s.style_blend, tile)
+
+        def make_objective(crop: torch.Tensor) -> Objective:
+            return self.objective(crop, (), sc.content_boost, grams=grams)
+
+        def report(fraction: float, loss: float, parts: dict[str, float]) -> None:
+            result.losses.append(loss)
+            progress(Progress(job="stylize", stage=f"{stage}, tiles of {tile} px", step=iteration + len(run_losses),
+                              steps=total_iters, done=done_work + fraction * work, total=total_work,
+                              loss=loss, parts=parts, preview=lambda: to_pil(x.detach().clamp(0, 1))))
+            run_losses.append(loss)
+
+        run_losses: list[float] = []
+        try:
+            with memory_guard(f"optimising at {stage} in tiles of {tile} px"):
+                run = tiling.optimize_tiled(x, content, make_objective, sc.iterations, tile, margin, report)
+            result.stopped = run.stopped
+            result.evaluations += run.evaluations
+            result.scale_evaluations.append(run.evaluations)
+        except KeyboardInterrupt:
+            result.stopped = f"interrupted at iteration {iteration + len(run_losses)}"
+        return iteration + len(run_losses)
 
     def _optimizer(self, param: torch.Tensor, evaluator: _Evaluator) -> torch.optim.Optimizer:
         s = self.settings
