@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_large:
         report.update(large(args, content, style))
     print(json.dumps(report, indent=1))
-    (OUT / "report.json").write_text(json.dumps(report, indent=1))
+    name = "report_small.json" if args.skip_large else "report.json"
+    (OUT / name).write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
