@@ -23,7 +23,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from . import color, regions
+from . import color, regions, tiling
 from .device import check_fits, memory_guard, resolve_device
 from .errors import SettingsError
 from .image import fit_size, load_image, resize, to_pil, to_tensor
@@ -119,6 +119,9 @@ class StylizeSettings:
     )
     detail_transfer: bool = _opt(True, "Start each finer scale with the content's detail added to the upsampled result.")
     stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
+    tile: int = _opt(0, "Optimise scales larger than this many px in overlapping tiles (print sizes); "
+                        "0: only when the whole image would not fit in memory.")
+    tile_overlap: int | None = _opt(None, "Context margin around each tile in px; None: 1/8 of the tile, at least 32.")
 
     def __post_init__(self) -> None:
         check = _check
@@ -137,6 +140,8 @@ class StylizeSettings:
         check(self.pooling in ("max", "avg"), f"pooling must be max or avg, not {self.pooling!r}")
         check(self.preprocessing in ("caffe", "torch"), "preprocessing must be caffe or torch")
         check(self.save_every >= 0, "save-every must be 0 or more")
+        check(self.tile == 0 or self.tile >= 64, f"tile must be 0 (automatic) or at least 64 px, not {self.tile}")
+        check(self.tile_overlap is None or self.tile_overlap >= 0, "tile-overlap must be 0 or more")
         check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
         check(bool(self.style_layers), "give at least one style layer")
         if self.style_layer_weights is not None:
@@ -313,16 +318,21 @@ class Stylizer:
 
     def objective(
         self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = (),
-        masks: Sequence[torch.Tensor] | None = None,
+        masks: Sequence[torch.Tensor] | None = None, grams: dict[str, torch.Tensor] | None = None,
     ) -> Objective:
         """The loss for one scale; ``masks`` (one 1×1×H×W region per style, at the content's size)
-        give each style its own region instead of blending them over the whole picture."""
+        give each style its own region instead of blending them over the whole picture;
+        ``grams`` (precomputed Gram targets, e.g. for tiles) replace ``styles``."""
         s = self.settings
         with torch.no_grad():
             c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
         content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight * content_boost / len(s.content_layers))
                          for layer in s.content_layers]
-        if masks is None:
+        if grams is not None:
+            lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
+            style_terms: list[nn.Module] = [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
+                                            for layer, w in zip(s.style_layers, lw)]
+        elif masks is None:
             style_terms = self._style_terms(styles, s.style_blend)
         else:
             style_terms = [t for img, m in zip(styles, masks) for t in self._style_terms([img], None, m)]
@@ -392,9 +402,13 @@ class Stylizer:
         generator = torch.Generator().manual_seed(s.seed)
         torch.manual_seed(s.seed)
         out_w, out_h = fit_size(content_image.size, s.size)
-        check_fits(estimate_memory(out_w, out_h, s.optimizer), self.device, f"a {out_w}×{out_h} stylization")
         schedule, sides = s.schedule, s.sides()
         sizes = [fit_size(content_image.size, side) for side in sides]
+        tiles = tiling.plan(s, sizes, self.device, bool(extra))
+        if any(tiles) and (region_masks is not None or s.style_loss != "gram"):
+            raise SettingsError("tiled stylization supports the gram style loss without --mask regions: "
+                                "use --style-loss gram and no --mask, or a smaller --size.")
+        check_fits(tiling.peak_memory(s, sizes, tiles), self.device, f"a {out_w}×{out_h} stylization")
         work = [sc.iterations * (w * h) / (out_w * out_h) for sc, (w, h) in zip(schedule, sizes)]
         total_work, done_work = sum(work), 0.0
         total_iters = sum(sc.iterations for sc in schedule)
@@ -410,7 +424,8 @@ class Stylizer:
                 styles = _prepare_styles(style_images, content, max(w, h), s, self.device)
                 scale_masks = None if region_masks is None else [regions.at_size(m, (w, h)).to(self.device)
                                                                  for m in region_masks]
-                objective = self.objective(content, styles, sc.content_boost, extra, scale_masks)
+                # a tiled scale builds one objective per tile instead (see _run_tiled)
+                objective = None if tiles[k] else self.objective(content, styles, sc.content_boost, extra, scale_masks)
             if x is None:
                 if init is not None:
                     x = F.interpolate(init.to(content), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
@@ -428,6 +443,14 @@ class Stylizer:
                                            mode="bicubic", align_corners=False)
                     x = x + (content - coarse)
                 x = x.clamp(0, 1)
+            if tiles[k]:
+                iteration = self._run_tiled(x, content, styles, sc, tiles[k], stage, result, progress,
+                                            (iteration, total_iters, done_work, work[k], total_work))
+                done_work = sum(work[: k + 1])
+                if result.stopped:
+                    break
+                continue
+            assert objective is not None
             param = x.detach().clone().requires_grad_(True)
             evaluator = _Evaluator(objective, param)
             history: list[float] = []
@@ -489,6 +512,41 @@ class Stylizer:
         progress(Progress(job="stylize", stage="recolour", step=0, steps=0, done=1.0, total=1.0,
                           preview=lambda: image))
         return StylizeResult(image=image, seconds=time.perf_counter() - start)
+
+    def _run_tiled(self, x: torch.Tensor, content: torch.Tensor, styles: Sequence[torch.Tensor], sc: Scale,
+                   tile: int, stage: str, result: StylizeResult, progress: ProgressCallback,
+                   counters: tuple[int, int, float, float, float]) -> int:
+        """One scale optimised tile by tile (see :mod:`brushwork.tiling`); ``x`` is refined in place.
+
+        ``counters`` are (iteration, total iterations, work done, this scale's work, total work)
+        for progress events; returns the iteration count after this scale.
+        """
+        s = self.settings
+        iteration, total_iters, done_work, work, total_work = counters
+        margin = tiling.default_margin(tile) if s.tile_overlap is None else s.tile_overlap
+        with memory_guard(f"preparing {stage} in tiles"):
+            grams = tiling.style_targets(self.vgg, styles, s.style_layers, s.style_blend, tile)
+
+        def make_objective(crop: torch.Tensor) -> Objective:
+            return self.objective(crop, (), sc.content_boost, grams=grams)
+
+        def report(fraction: float, loss: float, parts: dict[str, float]) -> None:
+            result.losses.append(loss)
+            progress(Progress(job="stylize", stage=f"{stage}, tiles of {tile} px", step=iteration + len(run_losses),
+                              steps=total_iters, done=done_work + fraction * work, total=total_work,
+                              loss=loss, parts=parts, preview=lambda: to_pil(x.detach().clamp(0, 1))))
+            run_losses.append(loss)
+
+        run_losses: list[float] = []
+        try:
+            with memory_guard(f"optimising at {stage} in tiles of {tile} px"):
+                run = tiling.optimize_tiled(x, content, make_objective, sc.iterations, tile, margin, report)
+            result.stopped = run.stopped
+            result.evaluations += run.evaluations
+            result.scale_evaluations.append(run.evaluations)
+        except KeyboardInterrupt:
+            result.stopped = f"interrupted at iteration {iteration + len(run_losses)}"
+        return iteration + len(run_losses)
 
     def _optimizer(self, param: torch.Tensor, evaluator: _Evaluator) -> torch.optim.Optimizer:
         s = self.settings
