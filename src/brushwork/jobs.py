@@ -112,6 +112,18 @@ def check_video_upload(path: str | os.PathLike[str] | None, max_bytes: int = MAX
     return info
 
 
+def load_layer(path: str | os.PathLike[str] | None, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+    """A drawing layer from the browser's image editor as an H×W×4 RGBA array (transparent = not painted)."""
+    if path is None:
+        raise InputError("a drawn mask layer did not arrive: clear the drawing and paint again.")
+    p = check_size(path, "mask drawing", max_bytes)
+    try:
+        with Image.open(p) as img:
+            return np.asarray(img.convert("RGBA"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InputError("the mask drawing could not be read: clear it and paint again, or upload a mask image.") from None
+
+
 def mask_from_layers(layers: Sequence[np.ndarray], size: tuple[int, int]) -> Image.Image:
     """The tight mask from strokes drawn in the browser: white wherever any layer is painted.
 

@@ -155,6 +155,15 @@ def read_form(cls: type, base: Any, names: Sequence[str], values: Sequence[Any])
     return replace(base, **changes)
 
 
+def _path(value: Any) -> str | None:
+    """The server-side path of an uploaded file as a handler without preprocessing receives it."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        return value.get("path")
+    return getattr(value, "path", None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors → one line on the page
 
@@ -213,7 +222,10 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
         return replace(settings, device=device)
 
     upload = {"type": "filepath", "image_mode": None, "sources": ["upload", "clipboard"]}  # the file as sent: jobs checks it
-    queue_kw = {"concurrency_limit": limits.concurrency, "concurrency_id": CONCURRENCY_ID, "show_progress": "minimal"}
+    # preprocess=False: the handlers get the uploaded files as sent and check them themselves
+    # (jobs.check_image_upload), so a bad file gets brushwork's one-line message, not gradio's.
+    queue_kw = {"preprocess": False, "concurrency_limit": limits.concurrency, "concurrency_id": CONCURRENCY_ID,
+                "show_progress": "minimal"}
 
     with gr.Blocks(title="brushwork", analytics_enabled=False) as app:
         gr.Markdown("# brushwork\nTurn photos into paintings. Jobs run one after another "
@@ -250,7 +262,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
                 preset.change(on_preset, preset, [s_form[n] for n in s_names], queue=False)
 
-                def stylize(content_path: str | None, style_path: str | None, preset_name: str, *values: Any):
+                def stylize(content_file: Any, style_file: Any, preset_name: str, *values: Any):
+                    content_path, style_path = _path(content_file), _path(style_file)
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
                     for u in jobs.stylize_job(content_path, [style_path], settings, new_dir(), max_image_bytes):
@@ -276,7 +289,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         file_f = gr.File(label="download", interactive=False)
                 f_names = list(f_form)
 
-                def fast(photo_path: str | None, style_name: str, *values: Any):
+                def fast(photo_file: Any, style_name: str, *values: Any):
+                    photo_path = _path(photo_file)
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
                     for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes):
                         yield u.preview, u.status, u.result and str(u.result)
@@ -308,19 +322,18 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         file_h = gr.File(label="download", interactive=False)
                 h_names = list(h_form)
 
-                def harmonize(painting_path: str | None, editor: dict | None, mask_path: str | None, *values: Any):
-                    from PIL import Image
-
+                def harmonize(painting_file: Any, editor: dict | None, mask_file: Any, *values: Any):
                     settings = with_device(read_form(HarmonizeSettings, HarmonizeSettings(), h_names, values))
-                    background = (editor or {}).get("background")
+                    background = _path((editor or {}).get("background"))
                     if background is None:
                         raise BrushworkError("no composite given: upload the painting with the object pasted in.", 2)
-                    comp_img = Image.fromarray(background).convert("RGB")
-                    if mask_path:
-                        mask = jobs.check_image_upload(mask_path, "mask", max_image_bytes)
+                    comp_img = jobs.check_image_upload(background, "composite", max_image_bytes)
+                    if _path(mask_file):
+                        mask = jobs.check_image_upload(_path(mask_file), "mask", max_image_bytes)
                     else:
-                        mask = jobs.mask_from_layers((editor or {}).get("layers") or [], comp_img.size)
-                    for u in jobs.harmonize_job(painting_path, comp_img, mask, settings, new_dir(), max_image_bytes):
+                        layers = [jobs.load_layer(_path(layer), max_image_bytes) for layer in (editor or {}).get("layers") or []]
+                        mask = jobs.mask_from_layers(layers, comp_img.size)
+                    for u in jobs.harmonize_job(_path(painting_file), comp_img, mask, settings, new_dir(), max_image_bytes):
                         yield u.preview, f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
 
                 run_h.click(_guarded(gr, harmonize), [painting, composite, mask_up, *h_form.values()],
@@ -341,7 +354,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         file_v = gr.File(label="download the video", interactive=False)
                 v_names = list(v_form)
 
-                def video(clip_path: str | None, style_name: str, *values: Any):
+                def video(clip_file: Any, style_name: str, *values: Any):
+                    clip_path = _path(clip_file)
                     settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
                     for u in jobs.video_job(clip_path, style_name, settings, new_dir(), max_video_bytes):
                         yield u.preview, f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
