@@ -155,6 +155,16 @@ def read_form(cls: type, base: Any, names: Sequence[str], values: Sequence[Any])
     return replace(base, **changes)
 
 
+def _shown(update: jobs.Update) -> Any:
+    """The picture to show: the written file once there is one (served as it is), else the preview.
+
+    Showing the final file rather than the same pixels again also keeps gradio from rewriting
+    the cached preview file (same pixels, same name) while the browser is still fetching it."""
+    if update.result is not None and update.result.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+        return str(update.result)
+    return update.preview
+
+
 def _path(value: Any) -> str | None:
     """The server-side path of an uploaded file as a handler without preprocessing receives it."""
     if value is None or isinstance(value, str):
@@ -267,7 +277,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
                     for u in jobs.stylize_job(content_path, [style_path], settings, new_dir(), max_image_bytes):
-                        yield u.preview, f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
 
                 run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names]],
                             [out_s, status_s, file_s], api_name="stylize", **queue_kw)
@@ -293,7 +303,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     photo_path = _path(photo_file)
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
                     for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes):
-                        yield u.preview, u.status, u.result and str(u.result)
+                        yield _shown(u), u.status, u.result and str(u.result)
 
                 run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
                             api_name="fast", **queue_kw)
@@ -334,7 +344,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         layers = [jobs.load_layer(_path(layer), max_image_bytes) for layer in (editor or {}).get("layers") or []]
                         mask = jobs.mask_from_layers(layers, comp_img.size)
                     for u in jobs.harmonize_job(_path(painting_file), comp_img, mask, settings, new_dir(), max_image_bytes):
-                        yield u.preview, f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
 
                 run_h.click(_guarded(gr, harmonize), [painting, composite, mask_up, *h_form.values()],
                             [out_h, status_h, file_h], api_name="harmonize", **queue_kw)
@@ -358,7 +368,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     clip_path = _path(clip_file)
                     settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
                     for u in jobs.video_job(clip_path, style_name, settings, new_dir(), max_video_bytes):
-                        yield u.preview, f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
 
                 run_v.click(_guarded(gr, video), [clip, video_style, *v_form.values()], [preview_v, status_v, file_v],
                             api_name="video", **queue_kw)
