@@ -34,6 +34,21 @@ def test_brushwork_and_its_cli_do_not_import_gradio():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
+def test_serve_refuses_a_bad_or_busy_port():
+    from typer.testing import CliRunner
+
+    from brushwork.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 4 and "--port must be between" in result.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = runner.invoke(app, ["serve", "--port", str(busy.getsockname()[1])])
+    assert result.exit_code == 5 and "pass another --port" in result.output, result.output
+
+
 # ---------------------------------------------------------------------------------------------
 # Forms
 

@@ -409,6 +409,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str = "aut
     """Build the app for this machine and serve it until Ctrl-C."""
     from .device import resolve_device
 
+    _check_port(host, port)  # before the slow start-up
     limits = jobs.QueueLimits.for_device(resolve_device(device), concurrency, queue_size)
     cap = max_upload_mb * 2**20
     app = build_app(device, limits, max_image_bytes=min(cap, jobs.MAX_IMAGE_BYTES), max_video_bytes=cap)
