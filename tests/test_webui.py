@@ -231,3 +231,29 @@ def test_errors_reach_the_page_as_one_line(server, tmp_path, content_file):
             client.predict(handle_file(str(upload)), "the_scream", size, False, api_name="/fast")
         message = str(info.value)
         assert expected in message and "Traceback" not in message and "\n" not in message.strip()
+
+
+def test_mask_drawn_in_the_editor_reaches_the_harmonizer(server, tmp_path, content_img, monkeypatch):
+    """The image editor's payload (background + drawing layers) becomes the composite and the tight mask."""
+    from gradio_client import handle_file
+
+    seen = {}
+
+    def fake_harmonize_job(painting, composite, mask, settings, workdir, max_bytes):
+        seen.update(composite=composite.size, mask=np.asarray(mask), passes=settings.passes)
+        yield jobs.Update("done", 1.0, composite, None)
+
+    monkeypatch.setattr(jobs, "harmonize_job", fake_harmonize_job)
+    w, h = content_img.size
+    content_img.save(tmp_path / "painting.png")
+    layer = np.zeros((h, w, 4), dtype=np.uint8)
+    layer[10:30, 20:50] = (255, 48, 48, 255)
+    Image.fromarray(layer, "RGBA").save(tmp_path / "layer.png")
+    editor = {"background": handle_file(str(tmp_path / "painting.png")), "layers": [handle_file(str(tmp_path / "layer.png"))],
+              "composite": None}
+    client = _client(server)
+    names = [f.name for f in fields(HarmonizeSettings) if f.name not in ("device", "weights")]
+    values = [_display(getattr(HarmonizeSettings(passes=1), n)) for n in names]
+    client.predict(handle_file(str(tmp_path / "painting.png")), editor, None, *values, api_name="/harmonize")
+    assert seen["composite"] == (w, h) and seen["passes"] == 1
+    assert (seen["mask"] > 0).sum() == 20 * 30 and (seen["mask"][10:30, 20:50] > 0).all()
