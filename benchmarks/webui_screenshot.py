@@ -56,6 +56,7 @@ def main() -> None:
                                timeout=1_800_000)
         page.wait_for_function("() => { const i = document.querySelector('#stylize-result img');"
                                " return i && i.complete && i.naturalWidth > 0; }")
+        page.evaluate("window.scrollTo(0, 0)")
         time.sleep(1)
         png = page.screenshot(full_page=False)
         print(f"run took {time.monotonic() - start:.0f} s")

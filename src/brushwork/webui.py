@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import typing
@@ -237,7 +238,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     queue_kw = {"preprocess": False, "concurrency_limit": limits.concurrency, "concurrency_id": CONCURRENCY_ID,
                 "show_progress": "minimal"}
 
-    with gr.Blocks(title="brushwork", analytics_enabled=False) as app:
+    # delete_cache: gradio's copies of uploads and results older than 6 h go, checked hourly
+    with gr.Blocks(title="brushwork", analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as app:
         gr.Markdown("# brushwork\nTurn photos into paintings. Jobs run one after another "
                     f"(at most {limits.concurrency} at a time on {dev.type}, {limits.max_size} waiting).")
         with gr.Tabs():
@@ -415,4 +417,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str = "aut
     app = build_app(device, limits, max_image_bytes=min(cap, jobs.MAX_IMAGE_BYTES), max_video_bytes=cap)
     announce(f"brushwork web UI on http://{host}:{port} ({limits.concurrency} job(s) at a time, "
              f"{limits.max_size} waiting; Ctrl-C stops it)")
-    launch(app, host, port, cap, block=True)
+    try:
+        launch(app, host, port, cap, block=True)
+    finally:
+        shutil.rmtree(app.brushwork_workdir, ignore_errors=True)  # the results of this session
