@@ -603,6 +603,41 @@ def video(
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# Web UI (helper job: issue #8 — brushwork.webui, brushwork.jobs; gradio is imported only inside)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the UI on this computer.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N for every job.")] = "auto",
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", help="Jobs running at once; 0 fits it to the machine (1 on a CPU, up to 4 on a GPU).")] = 0,
+    queue_size: Annotated[int, typer.Option(
+        "--queue-size", help="Jobs that may wait; more are turned away with a message. 0: 4 per running job + 4.")] = 0,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload in MB (images: at most 40).")] = 200,
+) -> None:
+    """Start the local web UI (gradio): stylize, fast styles, harmonize and video, one tab each."""
+    from .errors import SettingsError
+
+    with _user_errors():
+        if not 1 <= port <= 65535:
+            raise SettingsError(f"--port must be between 1 and 65535, not {port}.")
+        if concurrency < 0 or queue_size < 0 or max_upload_mb < 1:
+            raise SettingsError("--concurrency and --queue-size must be 0 or more, --max-upload-mb at least 1.")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can run jobs.")
+        from .webui import serve as run_server
+
+        run_server(host, port, device, concurrency, queue_size, max_upload_mb, announce=err.print)
+
+
+# (end of the web UI section)
+# ---------------------------------------------------------------------------------------------
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
