@@ -39,6 +39,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from typer.testing import CliRunner
 
 import brushwork.cli as cli
+from brushwork import jobs
 from brushwork.errors import BrushworkError
 from brushwork.fastnet import export as export_mod
 from brushwork.fastnet import modelfile
@@ -182,7 +183,7 @@ COMMANDS = [
             lambda e: ["video", _f(e, "clip"), "-o", str(e.out / "out.mp4"), "--device", "cpu", "--flow-side", "32",
                        *([] if "--style" in e.extra else ["--model", _f(e, "model")])],
             kept=(".out.mp4.brushwork-*",)),
-    # The web UI's upload check (brushwork.image.check_upload): "exit code" is the error's code.
+    # The web UI's upload path (jobs.check_image_upload → image.check_upload): "exit code" is the error's code.
     Command("upload", "upload", ".png", None, None, image_slots=("upload",)),
 ]
 BY_NAME = {c.name: c for c in COMMANDS}
@@ -526,7 +527,7 @@ class Outcome:
 def _run(cmd: Command, env: Env, debug: bool = False) -> Outcome:
     if cmd.args is None:  # the upload check
         try:
-            img = check_upload(env.files[cmd.slot], env.max_bytes)
+            img = jobs.check_image_upload(env.files[cmd.slot], "upload", env.max_bytes)
         except BrushworkError as exc:
             return Outcome(exc.exit_code, "", f"error: {exc.message}\n")
         return Outcome(0, f"{img.width}×{img.height}", "")
@@ -763,7 +764,7 @@ def test_reliability_doc_is_current():
 
 def test_every_command_is_in_the_matrix():
     """A new CLI command must get a row in COMMANDS (or be listed here as having no inputs)."""
-    without_inputs = {"demo", "styles"}
+    without_inputs = {"demo", "styles", "serve"}  # serve's uploads: the "upload" row (jobs.check_image_upload → check_upload)
     registered = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
     assert registered - without_inputs <= set(BY_NAME), registered - without_inputs - set(BY_NAME)
 

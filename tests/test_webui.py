@@ -90,7 +90,7 @@ def test_queue_limits_fit_the_machine():
 def test_upload_checks_give_clear_messages(tmp_path, content_file):
     with pytest.raises(InputError, match="no content image given"):
         jobs.check_image_upload(None, "content image")
-    with pytest.raises(InputError, match=r"MB, more than the 0 MB"):
+    with pytest.raises(InputError, match=r"more than the 100 bytes allowed"):
         jobs.check_image_upload(content_file, "content image", max_bytes=100)
     text = tmp_path / "notes.png"
     text.write_text("not a picture")

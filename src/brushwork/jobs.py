@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from .errors import BrushworkError, InputError
-from .image import load_image, save_image
+from .image import check_upload, save_image
 from .progress import Progress, ProgressCallback
 
 #: Largest image upload in bytes.  load_image also refuses more than MAX_INPUT_PIXELS pixels.
@@ -83,15 +83,20 @@ def check_size(path: str | os.PathLike[str], what: str, max_bytes: int) -> Path:
 
 
 def check_image_upload(path: str | os.PathLike[str] | None, what: str, max_bytes: int = MAX_IMAGE_BYTES) -> Image.Image:
-    """An uploaded image as RGB: size cap, then :func:`~brushwork.image.load_image`'s checks
-    (format, damage, decompression bombs), with the temporary upload name left out of messages."""
+    """An uploaded image as RGB, through :func:`brushwork.image.check_upload` (size cap, format,
+    damage, decompression bombs: the same checks and messages as the reliability matrix covers),
+    with the temporary upload name left out of messages."""
     if path is None:
         raise InputError(f"no {what} given: upload one (or pick an example).")
-    p = check_size(path, what, max_bytes)
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"the {what} is a folder, not a file: upload an image file.")
+    if not p.is_file():
+        raise InputError(f"the {what} does not exist on the server (the upload did not arrive): upload it again.")
     try:
-        return load_image(p, what)
+        return check_upload(p, max_bytes, what)
     except InputError as exc:
-        raise InputError(exc.message.replace(f" '{p}'", "")) from None
+        raise InputError(exc.message.replace(f" '{p.name}'", "").replace(f" '{p}'", "")) from None
 
 
 def check_video_upload(path: str | os.PathLike[str] | None, max_bytes: int = MAX_VIDEO_BYTES,
