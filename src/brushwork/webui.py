@@ -215,7 +215,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     from .fastnet.modelfile import shipped_styles
     from .harmonize import SCHEDULES as HARMONIZE_SCHEDULES
     from .harmonize import HarmonizeSettings
-    from .optimize import SCHEDULES, StylizeSettings
+    from .optimize import COLOR_MODES, SCHEDULES, STYLE_LOSSES, StylizeSettings
     from .presets import PRESETS
     from .video import VideoSettings
 
@@ -256,8 +256,10 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                                     label="bundled demo images")
                         preset = gr.Dropdown(list(PRESETS), value="default", label="preset",
                                              info="Fills the settings below with a tuned set; edit them afterwards.")
-                        s_form = settings_form(gr, StylizeSettings, PRESETS["default"], {"quality": list(SCHEDULES)}, main=(
-                            "size", "quality", "iterations", "style_weight", "preserve_colors"))
+                        s_form = settings_form(
+                            gr, StylizeSettings, PRESETS["default"],
+                            {"quality": list(SCHEDULES), "color_mode": list(COLOR_MODES), "style_loss": list(STYLE_LOSSES)},
+                            main=("size", "quality", "iterations", "style_weight", "color_mode"))
                         run_s = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
                     with gr.Column():
                         out_s = gr.Image(label="result", type="pil", interactive=False, elem_id="stylize-result",
