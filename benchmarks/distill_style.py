@@ -1,0 +1,112 @@
+"""Make a faster copy of a fast style: train a narrower network to reproduce a wider one's output.
+
+    PYTHONPATH=src python benchmarks/distill_style.py starry_night -o starry_night_lite.safetensors \
+        [--width 0.5] [--steps 600] [--crop 192] [--batch 4] [--data data/training-photos] [--device cpu]
+
+Training a style from scratch needs many steps (the paper: 40k at batch 4) because the network
+has to discover the texture through the Gram loss.  A narrower *student* learns much faster
+from a trained *teacher*: its target is simply the teacher's picture of the same crop, compared
+in pixels and in VGG features (relu2_2, relu3_1: keeps the strokes crisp where a pixel loss alone
+would blur them).  Photos: any folder (``benchmarks/fetch_training_photos.sh`` gathers the
+freely licensed set used for the shipped styles).  Writes the model and its model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from brushwork.fastnet.data import CropDataset, StepBatches, list_photos  # noqa: E402
+from brushwork.fastnet.model import TransformerNet  # noqa: E402
+from brushwork.fastnet.modelfile import ModelInfo, load_model, resolve, save_model  # noqa: E402
+from brushwork.vgg import load_vgg  # noqa: E402
+
+FEATURES = ("relu2_2", "relu3_1")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("teacher", help="a shipped style name or a model file")
+    ap.add_argument("-o", "--output", type=Path, required=True)
+    ap.add_argument("--width", type=float, default=0.5)
+    ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--crop", type=int, default=192)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--feature-weight", type=float, default=1.0, help="weight of the VGG feature term")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "training-photos")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+
+    teacher_model = load_model(resolve(args.teacher))
+    teacher = teacher_model.net.to(device).eval().requires_grad_(False)
+    student = TransformerNet(args.width, args.blocks).to(device)
+    vgg = load_vgg(device=device)
+    files = list_photos(args.data)
+    data = CropDataset(files, args.crop)
+    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.steps, eta_min=args.lr * 0.05)
+    start = time.perf_counter()
+    for step, keys in enumerate(StepBatches(len(files), args.batch, args.seed, stop=args.steps)):
+        x = torch.stack([data[k] for k in keys]).to(device)
+        with torch.no_grad():
+            target = teacher(x)
+            t_feats = vgg(target, FEATURES)
+        y = student(x)
+        s_feats = vgg(y, FEATURES)
+        pixel = F.mse_loss(y, target)
+        feature = sum(F.mse_loss(s_feats[name], t_feats[name]) for name in FEATURES) / 1e5
+        loss = pixel + args.feature_weight * feature
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 25 == 0 or step == args.steps - 1:
+            print(f"step {step + 1}/{args.steps}  pixel {pixel.item():.5f}  feature {float(feature):.5f}  "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    seconds = round(time.perf_counter() - start)
+    t_info = teacher_model.info
+    info = ModelInfo(args.width, args.blocks, t_info.style, extra={
+        "style_source": t_info.extra.get("style_source", "?"),
+        "distilled_from": f"{resolve(args.teacher).name} (width {t_info.width:g}, {t_info.blocks} blocks)",
+        "data": f"{len(files)} photos from {args.data.name}/ (see its LICENCES.md)",
+        "steps": args.steps, "batch_size": args.batch, "resolution": args.crop,
+        "settings": {"loss": f"pixel MSE + {args.feature_weight:g} × VGG {'+'.join(FEATURES)} MSE against the teacher",
+                     "lr": args.lr, "schedule": "cosine"},
+        "training_seconds": seconds,
+        "machine": f"{platform.machine()} {device.type}, torch {torch.__version__}",
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    })
+    save_model(student.cpu().eval(), info, args.output)
+    card = args.output.with_suffix(".md")
+    card.write_text("\n".join([
+        f"# {t_info.style}: fast style model, distilled (width {args.width:g})", "",
+        "| | |", "|---|---|",
+        f"| teacher | {info.extra['distilled_from']}; its own card describes the style training |",
+        f"| network | Johnson et al. transformation net, width {args.width:g}, {args.blocks} residual blocks |",
+        f"| training data | {info.extra['data']} |",
+        f"| steps | {args.steps} at batch {args.batch}, {args.crop}×{args.crop} crops |",
+        f"| loss | {info.extra['settings']['loss']} |",
+        f"| training time | {seconds} s |",
+        f"| machine | {info.extra['machine']} |",
+        "| made by | `benchmarks/distill_style.py` |",
+        f"| created | {info.extra['created']} |", ""]), encoding="utf-8")
+    print(f"wrote {args.output} and {card} ({seconds} s)")
+
+
+if __name__ == "__main__":
+    main()
