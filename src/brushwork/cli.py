@@ -69,20 +69,15 @@ class ProgressBar:
     """Draws :class:`~brushwork.progress.Progress` events as a rich progress bar with ETA."""
 
     def __init__(self, description: str) -> None:
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("it {task.fields[step]}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-            disable=_state["quiet"],
-            transient=False,
-        )
+        self.bar = self._progress(TaskProgressColumn(), TextColumn("it {task.fields[step]}"),
+                                  TextColumn("loss {task.fields[loss]}"))
         self.task = self.bar.add_task(description, total=1.0, step="-", loss="-")
+
+    @staticmethod
+    def _progress(*middle: Any) -> Progress:
+        """The bar layout every command shares: name, bar, the job's own columns, elapsed time, ETA."""
+        return Progress(TextColumn("[bold]{task.description}"), BarColumn(), *middle, TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=_state["quiet"], transient=False)
 
     def __enter__(self) -> ProgressBar:
         self.bar.__enter__()
@@ -507,18 +502,7 @@ class VideoProgressBar(ProgressBar):
     def __init__(self) -> None:
         from rich.progress import MofNCompleteColumn
 
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-            disable=_state["quiet"],
-            transient=False,
-        )
+        self.bar = self._progress(MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
         self.task = self.bar.add_task("frames", total=None, info="")
         self.inner: Any = None
 
