@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -185,6 +184,8 @@ def upsample_with_detail(out: np.ndarray, small: np.ndarray, full: np.ndarray, d
     picture than at full size; the detail band of the photo (``full`` minus the upsampled
     ``small``) restores edges such as windows and branches that the small copy could not hold.
     """
+    import cv2  # only the downsized paths need OpenCV; keep it out of every command's start-up
+
     size = (full.shape[1], full.shape[0])
     up = cv2.resize(np.ascontiguousarray(out), size, interpolation=cv2.INTER_CUBIC)
     up += detail * (full - cv2.resize(np.ascontiguousarray(small), size, interpolation=cv2.INTER_CUBIC))
