@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from . import matching
 from .device import memory_guard, resolve_device
 from .errors import InputError, SettingsError
-from .image import load_image, to_pil, to_tensor
+from .image import aspect_differs, load_image, to_pil, to_tensor
 from .losses import (
     HistogramLoss,
     MaskedContentLoss,
@@ -154,7 +154,7 @@ def load_mask(src: str | Path | Image.Image, size: tuple[int, int], what: str = 
     w, h = size
     if grey.size != (w, h):
         gw, gh = grey.size
-        if abs(gw / gh - w / h) > 0.02 * (w / h):
+        if aspect_differs((gw, gh), (w, h)):
             raise InputError(
                 f"{what} is {gw}×{gh} but the images are {w}×{h}: use a mask of the images' size "
                 "(white on the pasted object, black elsewhere)."

@@ -172,6 +172,12 @@ def resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(tuple(size), Image.Resampling.LANCZOS)
 
 
+def aspect_differs(size: tuple[int, int], target: tuple[int, int], tolerance: float = 0.02) -> bool:
+    """Whether (width, height) ``size`` has another aspect ratio than ``target``, beyond a relative
+    ``tolerance``: a mask that only differs in scale is resized, one of another shape is refused."""
+    return abs((size[0] / size[1]) / (target[0] / target[1]) - 1) > tolerance
+
+
 #: Share of the photo's fine detail (what a smaller copy loses) added to an upsampled result.
 DETAIL = 0.75
 

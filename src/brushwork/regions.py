@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from . import color
 from .errors import InputError, SettingsError
-from .image import load_image, to_tensor
+from .image import aspect_differs, load_image, to_tensor
 
 #: Largest relative difference between a mask's and the content's aspect ratios that is taken as
 #: rounding (a mask saved from a resized copy of the photo) rather than a different picture.
@@ -57,7 +57,7 @@ def prepare_masks(
     for i, m in enumerate(masks, 1):
         t = _as_tensor(m)
         mh, mw = t.shape[-2:]
-        if abs((mw / mh) / (cw / ch) - 1) > ASPECT_TOLERANCE:
+        if aspect_differs((mw, mh), (cw, ch), ASPECT_TOLERANCE):
             raise InputError(f"mask {i} is {mw}×{mh} but the content is {cw}×{ch}: a mask must have the content's "
                              f"shape; crop or resize it to {cw}×{ch}.")
         if float(t.max()) < 0.5 / 255:
