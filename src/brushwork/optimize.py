@@ -328,19 +328,16 @@ class Stylizer:
             c_feats = self.vgg(content, s.content_layers) if s.content_layers else {}
         content_terms = [ContentLoss(layer, c_feats[layer], s.content_weight * content_boost / len(s.content_layers))
                          for layer in s.content_layers]
-        if grams is not None:
-            lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
-            style_terms: list[nn.Module] = [StyleLoss(layer, grams[layer], s.style_weight * w / len(s.style_layers))
-                                            for layer, w in zip(s.style_layers, lw)]
-        elif masks is None:
-            style_terms = self._style_terms(styles, s.style_blend)
+        if masks is None:
+            style_terms = self._style_terms(styles, s.style_blend, grams=grams)
         else:
             style_terms = [t for img, m in zip(styles, masks) for t in self._style_terms([img], None, m)]
         return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None, extra=extra)
 
     def _style_terms(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None,
-                     mask: torch.Tensor | None = None) -> list[nn.Module]:
-        """One style term per layer, Gram or mean + covariance, whole-image or restricted to ``mask``.
+                     mask: torch.Tensor | None = None, grams: dict[str, torch.Tensor] | None = None) -> list[nn.Module]:
+        """One style term per layer, Gram or mean + covariance, whole-image or restricted to ``mask``;
+        ``grams`` are precomputed Gram targets (tiles) used instead of ``styles``.
 
         A region's statistics are normalised by its area, so its term is weighted by its share
         of the picture: each pixel then feels the same style pull as in a one-style run.
@@ -353,7 +350,9 @@ class Stylizer:
         if mask is not None:
             lmasks.update(propagate_mask(mask, layers, self.vgg.arch, self.vgg.ceil_mode))
         terms: list[nn.Module] = []
-        if s.style_loss == "w2":
+        if grams is not None:
+            targets: dict[str, Any] = grams
+        elif s.style_loss == "w2":
             targets = style_moments(self.vgg, styles, layers, blend)
         else:
             targets = style_grams(self.vgg, styles, layers, blend)
