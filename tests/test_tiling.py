@@ -125,7 +125,11 @@ def test_tiled_stylization_reaches_whole_image_losses(content_img, style_img, vg
                    content_layers=("relu3_1",))
     whole_run = Stylizer(StylizeSettings(**shallow), vgg)
     whole = whole_run.run(content_img, [style_img])
-    tiled = Stylizer(StylizeSettings(**shallow, tile=64), vgg).run(content_img, [style_img])
+    events = []
+    tiled = Stylizer(StylizeSettings(**shallow, tile=64), vgg).run(content_img, [style_img], events.append)
+    # the step counter counts whole-image iterations, not tile visits: it ends at its total
+    assert [e.step for e in events] == sorted(e.step for e in events)
+    assert events[-1].step == events[-1].steps == tiled.iterations == 6
     assert tiled.image.size == whole.image.size == fit_size(content_img.size, 128)
     assert tiled.scale_evaluations and tiled.stopped is None
     content = to_tensor(resize(content_img, whole.image.size))

@@ -529,14 +529,17 @@ class Stylizer:
         def make_objective(crop: torch.Tensor) -> Objective:
             return self.objective(crop, (), sc.content_boost, grams=grams)
 
+        # Steps count whole-image iterations: every tile visited once is one, so the counter
+        # ends at this scale's iterations however many tiles there are.
+        reached = [0]
+
         def report(fraction: float, loss: float, parts: dict[str, float]) -> None:
             result.losses.append(loss)
-            progress(Progress(job="stylize", stage=f"{stage}, tiles of {tile} px", step=iteration + len(run_losses),
+            reached[0] = min(sc.iterations, int(fraction * sc.iterations + 1e-9))
+            progress(Progress(job="stylize", stage=f"{stage}, tiles of {tile} px", step=iteration + reached[0],
                               steps=total_iters, done=done_work + fraction * work, total=total_work,
                               loss=loss, parts=parts, preview=lambda: to_pil(x.detach().clamp(0, 1))))
-            run_losses.append(loss)
 
-        run_losses: list[float] = []
         try:
             with memory_guard(f"optimising at {stage} in tiles of {tile} px"):
                 run = tiling.optimize_tiled(x, content, make_objective, sc.iterations, tile, margin, report)
@@ -544,8 +547,8 @@ class Stylizer:
             result.evaluations += run.evaluations
             result.scale_evaluations.append(run.evaluations)
         except KeyboardInterrupt:
-            result.stopped = f"interrupted at iteration {iteration + len(run_losses)}"
-        return iteration + len(run_losses)
+            result.stopped = f"interrupted at iteration {iteration + reached[0]}"
+        return iteration + reached[0]
 
     def _optimizer(self, param: torch.Tensor, evaluator: _Evaluator) -> torch.optim.Optimizer:
         s = self.settings
