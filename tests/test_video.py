@@ -243,11 +243,14 @@ def test_model_hook_errors(tmp_path):
         load_model(tmp_path / "missing.safetensors")
 
 
-def test_model_hook_runs_a_shipped_style_at_odd_sizes():
-    net = load_model("the_scream", device="cpu")
+def test_model_hook_runs_a_shipped_style_at_odd_sizes_on_both_backends():
+    pytest.importorskip("onnxruntime")
     frame = torch.rand(1, 3, 37, 53)
-    out = net(frame)
-    assert out.shape == frame.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    outs = {b: load_model("the_scream", device="cpu", backend=b)(frame) for b in ("torch", "onnx")}
+    for out in outs.values():
+        assert out.shape == frame.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float((outs["torch"] - outs["onnx"]).abs().max()) < 1e-3
+    assert float((outs["torch"] - frame).abs().mean()) > 0.05  # it really painted
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -415,12 +415,16 @@ def styles() -> None:
         found = shipped_styles()
         if not found:
             typer.echo("no shipped styles")
+        rows = []
         for name, path in found.items():
             info = read_info(path)
             e = info.extra
             painting = str(e.get("style_source", "?")).split(" (")[0].replace("*", "")
-            typer.echo(f"{name:14} {painting:45} width {info.width:g}, {info.blocks} blocks, "
-                       f"{e.get('steps', '?')} steps at {e.get('resolution', '?')} px, {path.stat().st_size / 1e6:.1f} MB")
+            rows.append((name, painting, f"width {info.width:g}, {info.blocks} blocks, {e.get('steps', '?')} steps at "
+                                         f"{e.get('resolution', '?')} px, {path.stat().st_size / 1e6:.1f} MB"))
+        wide = [max((len(r[k]) for r in rows), default=0) for k in (0, 1)]
+        for name, painting, about in rows:
+            typer.echo(f"{name:{wide[0]}}  {painting:{wide[1]}}  {about}")
 
 
 # ============================================================================ end of fast styles
@@ -544,7 +548,7 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
     info = probe_video(source)  # refuse a bad input before loading any network
     with VideoProgressBar() as bar:
         if model is not None:
-            net = load_model(model, settings.device)
+            net = load_model(model, settings.device, settings.backend)
             from .fastnet.modelfile import resolve  # a shipped style name → its file
 
             stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))

@@ -283,7 +283,7 @@ def video_job(video: str | os.PathLike[str] | None, style: str, settings, workdi
     settings = replace(settings, cache=False)  # a web job is not resumed
 
     def work(progress: ProgressCallback) -> Update:
-        net = load_model(style, settings.device)
+        net = load_model(style, settings.device, settings.backend)
         stylizer = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(style)))
         result = stylize_video(info.path, workdir / "painted.mp4", stylizer, settings, False, progress)
         notes = "".join(f"; {n}" for n in result.notes)
