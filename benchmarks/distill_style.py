@@ -29,9 +29,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from brushwork.fastnet.data import CropDataset, StepBatches, list_photos  # noqa: E402
 from brushwork.fastnet.model import TransformerNet  # noqa: E402
 from brushwork.fastnet.modelfile import ModelInfo, load_model, resolve, save_model  # noqa: E402
+from brushwork.losses import gram  # noqa: E402
 from brushwork.vgg import load_vgg  # noqa: E402
 
 FEATURES = ("relu2_2", "relu3_1")
+#: Layers of the optional texture term (Gram matrices of the student's picture against the teacher's).
+GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
 def main() -> None:
@@ -45,6 +48,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--feature-weight", type=float, default=1.0, help="weight of the VGG feature term")
+    ap.add_argument("--gram-weight", type=float, default=0.0,
+                    help="weight of a texture term: Gram matrices of student and teacher pictures (crisper strokes "
+                         "than pixel and feature terms alone, which average towards blur)")
+    ap.add_argument("--init", type=Path, help="start from this student (a model file of the same width) instead of scratch")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "training-photos")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
@@ -55,6 +62,13 @@ def main() -> None:
     teacher_model = load_model(resolve(args.teacher))
     teacher = teacher_model.net.to(device).eval().requires_grad_(False)
     student = TransformerNet(args.width, args.blocks).to(device)
+    if args.init is not None:
+        start_model = load_model(args.init)
+        if (start_model.info.width, start_model.info.blocks) != (args.width, args.blocks):
+            raise SystemExit(f"--init {args.init} is width {start_model.info.width:g} with {start_model.info.blocks} "
+                             f"blocks, not width {args.width:g} with {args.blocks}")
+        student.load_state_dict(start_model.net.state_dict())
+    layers = tuple(sorted({*FEATURES, *(GRAM_LAYERS if args.gram_weight else ())}))
     vgg = load_vgg(device=device)
     files = list_photos(args.data)
     data = CropDataset(files, args.crop)
@@ -65,18 +79,21 @@ def main() -> None:
         x = torch.stack([data[k] for k in keys]).to(device)
         with torch.no_grad():
             target = teacher(x)
-            t_feats = vgg(target, FEATURES)
+            t_feats = vgg(target, layers)
         y = student(x)
-        s_feats = vgg(y, FEATURES)
+        s_feats = vgg(y, layers)
         pixel = F.mse_loss(y, target)
         feature = sum(F.mse_loss(s_feats[name], t_feats[name]) for name in FEATURES) / 1e5
-        loss = pixel + args.feature_weight * feature
+        texture = (sum(F.mse_loss(gram(s_feats[name]), gram(t_feats[name])) for name in GRAM_LAYERS) / 1e5
+                   if args.gram_weight else torch.zeros(()))
+        loss = pixel + args.feature_weight * feature + args.gram_weight * texture
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if step % 25 == 0 or step == args.steps - 1:
-            print(f"step {step + 1}/{args.steps}  pixel {pixel.item():.5f}  feature {float(feature):.5f}  "
+            print(f"step {step + 1}/{args.steps}  pixel {pixel.item():.5f}  feature {feature.item():.5f}  "
+                  f"texture {texture.item():.5f}  "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     seconds = round(time.perf_counter() - start)
     t_info = teacher_model.info
@@ -84,9 +101,14 @@ def main() -> None:
         "style_source": t_info.extra.get("style_source", "?"),
         "distilled_from": f"{resolve(args.teacher).name} (width {t_info.width:g}, {t_info.blocks} blocks)",
         "data": f"{len(files)} photos from {args.data.name}/ (see its LICENCES.md)",
-        "steps": args.steps, "batch_size": args.batch, "resolution": args.crop,
-        "settings": {"loss": f"pixel MSE + {args.feature_weight:g} × VGG {'+'.join(FEATURES)} MSE against the teacher",
-                     "lr": args.lr, "schedule": "cosine"},
+        "steps": args.steps + int(start_model.info.extra.get("steps", 0) if args.init else 0),
+        "batch_size": args.batch, "resolution": args.crop,
+        "settings": {"loss": f"pixel MSE + {args.feature_weight:g} × VGG {'+'.join(FEATURES)} MSE"
+                             + (f" + {args.gram_weight:g} × Gram {'+'.join(GRAM_LAYERS)} MSE" if args.gram_weight else "")
+                             + " against the teacher",
+                     "lr": args.lr, "schedule": "cosine",
+                     "continued_from": f"{args.init.name} ({start_model.info.extra.get('steps', '?')} steps)" if args.init
+                     else None},
         "training_seconds": seconds,
         "machine": f"{platform.machine()} {device.type}, torch {torch.__version__}",
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
@@ -99,7 +121,8 @@ def main() -> None:
         f"| teacher | {info.extra['distilled_from']}; its own card describes the style training |",
         f"| network | Johnson et al. transformation net, width {args.width:g}, {args.blocks} residual blocks |",
         f"| training data | {info.extra['data']} |",
-        f"| steps | {args.steps} at batch {args.batch}, {args.crop}×{args.crop} crops |",
+        f"| steps | {info.extra['steps']} at batch {args.batch}, {args.crop}×{args.crop} crops"
+        + (f" (the last {args.steps} continuing {args.init.name})" if args.init else "") + " |",
         f"| loss | {info.extra['settings']['loss']} |",
         f"| training time | {seconds} s |",
         f"| machine | {info.extra['machine']} |",

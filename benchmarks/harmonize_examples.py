@@ -81,6 +81,8 @@ def main() -> int:
     ap.add_argument("--derive-loose", action="store_true", help="derive the loose mask instead of using the given one")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "harmonization" / "out")
     ap.add_argument("--no-coarse-boost", action="store_true", help="the full-size content weight at every scale")
+    ap.add_argument("--match-ring", type=int, default=HarmonizeSettings.match_ring,
+                    help="pass 2: painting positions around each match that count too (0: the matches only)")
     ap.add_argument("--tag", default="brushwork", help="name part of the output files")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     args = ap.parse_args()
@@ -91,7 +93,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     settings = HarmonizeSettings(device=args.device, quality=args.quality, size=args.size, style_level=args.style_level,
-                                 coarse_boost=not args.no_coarse_boost)
+                                 coarse_boost=not args.no_coarse_boost, match_ring=args.match_ring)
     harmonizer = Harmonizer(settings)
     cuda = harmonizer.device.type == "cuda"
     print(f"device {harmonizer.device}, quality {args.quality}, size {args.size}")

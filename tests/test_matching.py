@@ -78,6 +78,12 @@ def test_used_positions_counts_each_painting_position_once():
     mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
     used = matching.used_positions(nnf, mask, (3, 3))
     assert used.sum() == 2 and used[0, 0] and used[1, 2] and not used[2, 1]
+    ringed = matching.used_positions(nnf, mask, (4, 5), ring=1)
+    # the union of each match's 3×3 neighbourhood, cut at the border
+    expected = torch.zeros(4, 5, dtype=torch.bool)
+    expected[0:2, 0:2] = True
+    expected[0:3, 1:4] = True
+    assert torch.equal(ringed, expected)
 
 
 def test_upsample_nnf_keeps_offsets_inside_blocks():

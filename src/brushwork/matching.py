@@ -142,15 +142,26 @@ def refine_consistent(
     return out
 
 
-def used_positions(nnf: torch.Tensor, mask: torch.Tensor, target_size: tuple[int, int]) -> torch.Tensor:
+def used_positions(nnf: torch.Tensor, mask: torch.Tensor, target_size: tuple[int, int], ring: int = 0) -> torch.Tensor:
     """Painting positions (``target_size`` = (h, w), bool) matched from query positions where
-    ``mask`` > 0; a position matched many times is counted once."""
+    ``mask`` > 0; a position matched many times is counted once.
+
+    ``ring`` > 0 also marks the painting positions within ``ring`` of each match (a
+    (2·ring+1)² square).  A small object matched to a few distinctive painting patches (a dark
+    lens to the painting's eye) would otherwise get style statistics of those few patches alone,
+    which the optimisation reproduces almost as a copy; the surrounding positions add the
+    painting's texture around them.
+    """
     ht, wt = target_size
     sel = (mask.reshape(nnf.shape[:2]) > 0) & (nnf[..., 0] >= 0)
     m = nnf[sel]
     used = torch.zeros(ht * wt, dtype=torch.bool, device=nnf.device)
     used[m[:, 0].clamp(0, ht - 1) * wt + m[:, 1].clamp(0, wt - 1)] = True
-    return used.view(ht, wt)
+    used = used.view(ht, wt)
+    if ring > 0:
+        k = 2 * ring + 1
+        used = F.max_pool2d(used[None, None].float(), k, stride=1, padding=ring)[0, 0] > 0
+    return used
 
 
 def upsample_nnf(nnf: torch.Tensor, size: tuple[int, int], target_size: tuple[int, int]) -> torch.Tensor:
