@@ -45,7 +45,7 @@ from . import color
 from .device import memory_guard, resolve_device
 from .errors import BrushworkError, InputError, Interrupted, OutputError, SettingsError
 from .flow import PRESETS as FLOW_PRESETS
-from .flow import estimate_motion, warp
+from .flow import Motion, estimate_motion, warp
 from .image import check_output, check_readable, commit_file, fit_size, to_pil, upsample_with_detail
 from .losses import TemporalLoss
 from .optimize import Stylizer, StylizeSettings, _opt
@@ -624,6 +624,7 @@ def stylize_video(
     os.close(fd)
     tmp = Path(tmp_name)
     writer: _Writer | None = None
+    flow_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brushwork-flow")
     start = time.perf_counter()
     new_start: float | None = None
     index = 0
@@ -633,15 +634,25 @@ def stylize_video(
         result.codec, result.notes = writer.codec, list(writer.notes)
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None
-        for rgb, pts in _frames(info):
+        # The motion into frame t+1 depends only on the input, so it is estimated in a second
+        # thread while frame t is stylized (OpenCV and the network release the GIL).
+        ahead = _look_ahead(_frames(info), work_size, (info.width, info.height))
+        motion: concurrent.futures.Future[Motion] | None = None
+        for (rgb, pts, work), following in ahead:
             total = max(total, index + 1)
-            work = rgb if work_size == (info.width, info.height) else cv2.resize(rgb, work_size, interpolation=cv2.INTER_AREA)
+            upcoming = None
+            if following is not None and s.temporal_weight > 0 and index + 1 >= done_before:
+                upcoming = flow_pool.submit(estimate_motion, work, following, s.flow_side, s.flow_preset, s.scene_cut)
             styled = cache.load(index) if index < done_before else None
             if styled is None:
                 if new_start is None:
                     new_start = time.perf_counter()
-                styled = _stylize_frame(stylizer, work, prev_in, prev_out, s, index, result.cuts)
+                if motion is None and prev_in is not None and s.temporal_weight > 0:  # the first frame after the cache
+                    motion = flow_pool.submit(estimate_motion, prev_in, work, s.flow_side, s.flow_preset, s.scene_cut)
+                styled = _stylize_frame(stylizer, work, motion.result() if motion is not None and prev_out is not None
+                                        else None, prev_out, s, index, result.cuts)
                 cache.save(index, styled)
+            motion = upcoming
             frame_out = styled if work_size == (info.width, info.height) else _to_full(styled, work, rgb)
             writer.write(frame_out, pts)
             prev_in, prev_out = work, styled
@@ -671,6 +682,7 @@ def stylize_video(
         kept = "; the finished frames are kept, so running the same command again continues" if s.cache and index else ""
         raise OutputError(f"could not write the video '{out}' ({reason}): check free space and permissions{kept}.") from None
     finally:
+        flow_pool.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
             writer.abandon()
         if tmp.exists():
@@ -688,12 +700,27 @@ def stylize_video(
     return result
 
 
-def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, prev_in: np.ndarray | None, prev_out: np.ndarray | None,
+def _look_ahead(frames: Iterator[tuple[np.ndarray, int]], work_size: tuple[int, int], size: tuple[int, int]
+                ) -> Iterator[tuple[tuple[np.ndarray, int, np.ndarray], np.ndarray | None]]:
+    """((frame, pts, working-size frame), the next working-size frame or None) for every frame."""
+    def work(rgb: np.ndarray) -> np.ndarray:
+        return rgb if work_size == size else cv2.resize(rgb, work_size, interpolation=cv2.INTER_AREA)
+
+    current = None
+    for rgb, pts in frames:
+        item = (rgb, pts, work(rgb))
+        if current is not None:
+            yield current, item[2]
+        current = item
+    if current is not None:
+        yield current, None
+
+
+def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, motion: Motion | None, prev_out: np.ndarray | None,
                    s: VideoSettings, index: int, cuts: list[int]) -> np.ndarray:
-    """One frame: motion from the previous input frame, then the stylizer with its temporal target."""
+    """One frame: the stylizer with its temporal target from ``motion`` (previous input frame → this one)."""
     init = temporal = None
-    if prev_in is not None and prev_out is not None and s.temporal_weight > 0:
-        motion = estimate_motion(prev_in, work, s.flow_side, s.flow_preset, s.scene_cut)
+    if motion is not None and prev_out is not None and s.temporal_weight > 0:
         if motion.cut:
             cuts.append(index)
         else:
