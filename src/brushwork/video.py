@@ -220,12 +220,14 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
 
     The callable maps a 1×3×H×W frame in [0, 1] to a stylized frame of the same size (frames are
     reflection-padded to the network's multiple and cropped back).  ``backend`` "auto" picks
-    onnxruntime on the CPU when it is installed (about twice as fast as torch there, see
-    benchmarks/README.md) and torch otherwise.  fastnet is imported only here.
+    onnxruntime on the CPU when it is installed (faster than torch there, see
+    benchmarks/README.md) and torch otherwise; its threads do not spin between frames, so the
+    optical flow and the encoder get the cores.  fastnet is imported only here.
     """
     try:
-        from .fastnet import FastSettings, FastStylizer
-        from .fastnet.infer import pad
+        from .fastnet import load_model as load_fast
+        from .fastnet.export import onnx_bytes
+        from .fastnet.infer import OnnxBackend, TorchBackend, _onnx_info, pad
     except ImportError:
         raise SettingsError("--model needs brushwork's fast style networks (brushwork.fastnet), which this installation "
                             "does not have: use --style STYLE instead.") from None
@@ -235,9 +237,14 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
         backend = "onnx" if on_cpu and importlib.util.find_spec("onnxruntime") is not None else "torch"
-    if file.suffix.lower() == ".onnx" and backend == "torch":
-        backend = "onnx"
-    run_net = FastStylizer(file, FastSettings(backend=backend, device=device)).backend
+    run_net: Callable[[np.ndarray], np.ndarray]
+    if file.suffix.lower() == ".onnx":
+        _onnx_info(file)  # a brushwork model, or a clear error
+        run_net = OnnxBackend(file, spin=False)
+    elif backend == "onnx":
+        run_net = OnnxBackend(onnx_bytes(load_fast(file)), spin=False)
+    else:
+        run_net = TorchBackend(load_fast(file), device)
 
     def run(frame: torch.Tensor) -> torch.Tensor:
         h, w = frame.shape[-2:]

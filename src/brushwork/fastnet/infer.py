@@ -91,7 +91,7 @@ class OnnxBackend:
 
     name = "onnx"
 
-    def __init__(self, graph: bytes | str | os.PathLike[str], threads: int = 0) -> None:
+    def __init__(self, graph: bytes | str | os.PathLike[str], threads: int = 0, spin: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -100,6 +100,11 @@ class OnnxBackend:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads
+        if not spin:
+            # Between runs onnxruntime's threads otherwise spin for a while, waiting for the next
+            # one: right for back-to-back images, but in the video loop they would take the cores
+            # from the optical flow and the encoder that run in between.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
         source = graph if isinstance(graph, bytes) else str(graph)
         try:
