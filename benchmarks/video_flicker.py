@@ -228,15 +228,18 @@ def component_costs(clip: Path, frames: list[np.ndarray], s: VideoSettings, net:
 
 
 def network_section(clip: Path, folder: Path, weights: list[float], device: str, vgg: nn.Module | None,
-                    label: str) -> dict:
+                    label: str, net: str | None = None, size: int | None = None) -> dict:
+    """Warping error per temporal weight, with the stand-in network or, given ``net``, a real
+    model (shipped name or file) run at ``size``."""
     inputs = read_frames(clip)
     motions = input_motion(inputs)
     rows = {}
     per_frame: list[np.ndarray] | None = None
+    model = load_model(net, device) if net else None
     for w in weights:
         out = folder / f"{label}_tw{w:g}.mp4"
-        fps, _ = timed_run(clip, out, NetworkFrameStylizer(StandIn(), device), VideoSettings(temporal_weight=w, crf=0,
-                                                                                             device=device))
+        stylizer = NetworkFrameStylizer(model if model else StandIn(), device, identity=net)
+        fps, _ = timed_run(clip, out, stylizer, VideoSettings(temporal_weight=w, crf=0, device=device, size=size))
         frames = read_frames(out)
         per_frame = frames if w == 0 else per_frame
         row = {"warping_error": warping_error(motions, frames), "fps": fps, "contrast": contrast(frames)}
@@ -335,6 +338,9 @@ def main() -> None:
                                                  "rate with each, per backend and --size (e.g. starry_night_lite)")
     ap.add_argument("--speed-sizes", default="0,320", help="--size values for --models (0: the clip's own size)")
     ap.add_argument("--speed-only", action="store_true", help="only the --models frame rates")
+    ap.add_argument("--net", help="also measure flicker with this real network (shipped name or file)")
+    ap.add_argument("--net-size", type=int, default=0, help="--size for --net (0: the clip's own size)")
+    ap.add_argument("--flicker-only", action="store_true", help="only the warping errors (no component costs)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)) if args.device == "cpu" else torch.get_num_threads())
     args.out.mkdir(parents=True, exist_ok=True)
@@ -399,7 +405,15 @@ def model_speeds(clip: Path, out: Path, models: list[str], sizes: list[int], dev
 def network_and_speed(args: argparse.Namespace, clip: Path, weights: list[float], vgg: nn.Module | None,
                       report: dict) -> None:
     report["network"] = network_section(clip, args.out, weights, args.device, vgg, "net")
+    if args.net:
+        report["shipped_network"] = network_section(clip, args.out, weights, args.device, vgg, "shipped", args.net,
+                                                    args.net_size or None)
+        print(json.dumps(report["shipped_network"], indent=1), flush=True)
     print(json.dumps(report["network"], indent=1), flush=True)
+    if args.flicker_only:
+        if args.real is not None:
+            real_clip(args, weights, vgg, report)
+        return
 
     frames = read_frames(clip)
     s = VideoSettings()
@@ -413,25 +427,34 @@ def network_and_speed(args: argparse.Namespace, clip: Path, weights: list[float]
     print(json.dumps({k: v for k, v in report.items() if k.startswith(("costs", "pipeline"))}, indent=1), flush=True)
 
     if args.real is not None:
-        real = args.out / "real.mp4"
-        with av.open(str(args.real)) as c:  # the first frames, at 640 px wide
-            src = [f.to_ndarray(format="rgb24") for _, f in zip(range(args.real_frames), c.decode(video=0))]
-        h, w = src[0].shape[:2]
-        size = (640, round(640 * h / w / 2) * 2)
-        with av.open(str(real), "w") as out:
-            vs = out.add_stream("libx264", rate=24)
-            vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
-            vs.options = {"crf": "12"}
-            for i, f in enumerate(src):
-                vf = av.VideoFrame.from_ndarray(cv2.resize(f, size, interpolation=cv2.INTER_AREA), format="rgb24")
-                vf.pts = i
-                for p in vs.encode(vf):
-                    out.mux(p)
-            for p in vs.encode(None):
+        real_clip(args, weights, vgg, report)
+
+
+def real_clip(args: argparse.Namespace, weights: list[float], vgg: nn.Module | None, report: dict) -> None:
+    """The flicker comparison on the first --real-frames frames of a real clip, scaled to 640 px."""
+    real = args.out / "real.mp4"
+    with av.open(str(args.real)) as c:  # the first frames, at 640 px wide
+        src = [f.to_ndarray(format="rgb24") for _, f in zip(range(args.real_frames), c.decode(video=0))]
+    h, w = src[0].shape[:2]
+    size = (640, round(640 * h / w / 2) * 2)
+    with av.open(str(real), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        vs.options = {"crf": "12"}
+        for i, f in enumerate(src):
+            vf = av.VideoFrame.from_ndarray(cv2.resize(f, size, interpolation=cv2.INTER_AREA), format="rgb24")
+            vf.pts = i
+            for p in vs.encode(vf):
                 out.mux(p)
-        report["real"] = network_section(real, args.out, weights, args.device, vgg, "real")
-        report["real"]["source"] = str(args.real)
-        print(json.dumps(report["real"], indent=1), flush=True)
+        for p in vs.encode(None):
+            out.mux(p)
+    report["real"] = network_section(real, args.out, weights, args.device, vgg, "real")
+    report["real"]["source"] = str(args.real)
+    print(json.dumps(report["real"], indent=1), flush=True)
+    if args.net:
+        report["real_shipped"] = network_section(real, args.out, weights, args.device, vgg, "real_shipped",
+                                                 args.net, args.net_size or None)
+        print(json.dumps(report["real_shipped"], indent=1), flush=True)
 
 
 if __name__ == "__main__":
