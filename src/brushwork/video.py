@@ -225,9 +225,8 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
     optical flow and the encoder get the cores.  fastnet is imported only here.
     """
     try:
-        from .fastnet import load_model as load_fast
-        from .fastnet.export import onnx_bytes
-        from .fastnet.infer import OnnxBackend, TorchBackend, _onnx_info, pad
+        from .fastnet import FastSettings, FastStylizer
+        from .fastnet.infer import pad
     except ImportError:
         raise SettingsError("--model needs brushwork's fast style networks (brushwork.fastnet), which this installation "
                             "does not have: use --style STYLE instead.") from None
@@ -237,14 +236,9 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
     if backend == "auto":
         on_cpu = resolve_device(device).type == "cpu"
         backend = "onnx" if on_cpu and importlib.util.find_spec("onnxruntime") is not None else "torch"
-    run_net: Callable[[np.ndarray], np.ndarray]
     if file.suffix.lower() == ".onnx":
-        _onnx_info(file)  # a brushwork model, or a clear error
-        run_net = OnnxBackend(file, spin=False)
-    elif backend == "onnx":
-        run_net = OnnxBackend(onnx_bytes(load_fast(file)), spin=False)
-    else:
-        run_net = TorchBackend(load_fast(file), device)
+        backend = "onnx"  # an exported model runs only there
+    run_net = FastStylizer(file, FastSettings(backend=backend, device=device), spin=False).backend
 
     def run(frame: torch.Tensor) -> torch.Tensor:
         h, w = frame.shape[-2:]

@@ -136,7 +136,10 @@ def _onnx_info(path: Path) -> ModelInfo:
 class FastStylizer:
     """A loaded model plus a backend; call it on PIL images."""
 
-    def __init__(self, model: str | os.PathLike[str] | FastModel, settings: FastSettings | None = None) -> None:
+    def __init__(self, model: str | os.PathLike[str] | FastModel, settings: FastSettings | None = None,
+                 spin: bool = True) -> None:
+        """``spin`` False keeps onnxruntime's threads from spinning between runs (see
+        :class:`OnnxBackend`): for callers that do other work between images, like the video loop."""
         self.settings = s = settings or FastSettings()
         path = model.path if isinstance(model, FastModel) else resolve(model)
         is_onnx = path.suffix.lower() == ".onnx"
@@ -145,14 +148,14 @@ class FastStylizer:
             raise SettingsError(f"'{path}' is an ONNX model: run it with --backend onnx, or give the .safetensors model.")
         if is_onnx:
             self.info = _onnx_info(path)
-            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, s.threads)
+            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, s.threads, spin)
             return
         fast = model if isinstance(model, FastModel) else load_model(path)
         self.info = fast.info
         if backend == "onnx":
             from .export import onnx_bytes
 
-            self.backend = OnnxBackend(onnx_bytes(fast), s.threads)
+            self.backend = OnnxBackend(onnx_bytes(fast), s.threads, spin)
         else:
             self.backend = TorchBackend(fast, s.device)
 
