@@ -166,6 +166,11 @@ def _shown(update: jobs.Update) -> Any:
     return update.preview
 
 
+def _outputs(update: jobs.Update) -> tuple[Any, str, str | None]:
+    """What a tab's (picture, status, download) outputs show for one job update."""
+    return _shown(update), f"**{int(update.fraction * 100)} %** {update.status}", update.result and str(update.result)
+
+
 def _path(value: Any) -> str | None:
     """The server-side path of an uploaded file as a handler without preprocessing receives it."""
     if value is None or isinstance(value, str):
@@ -281,7 +286,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
                     for u in jobs.stylize_job(content_path, [style_path], settings, new_dir(), max_image_bytes):
-                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _outputs(u)
 
                 run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names]],
                             [out_s, status_s, file_s], api_name="stylize", **queue_kw)
@@ -348,7 +353,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         layers = [jobs.load_layer(_path(layer), max_image_bytes) for layer in (editor or {}).get("layers") or []]
                         mask = jobs.mask_from_layers(layers, comp_img.size)
                     for u in jobs.harmonize_job(_path(painting_file), comp_img, mask, settings, new_dir(), max_image_bytes):
-                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _outputs(u)
 
                 run_h.click(_guarded(gr, harmonize), [painting, composite, mask_up, *h_form.values()],
                             [out_h, status_h, file_h], api_name="harmonize", **queue_kw)
@@ -372,7 +377,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     clip_path = _path(clip_file)
                     settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
                     for u in jobs.video_job(clip_path, style_name, settings, new_dir(), max_video_bytes):
-                        yield _shown(u), f"**{int(u.fraction * 100)} %** {u.status}", u.result and str(u.result)
+                        yield _outputs(u)
 
                 run_v.click(_guarded(gr, video), [clip, video_style, *v_form.values()], [preview_v, status_v, file_v],
                             api_name="video", **queue_kw)
