@@ -23,6 +23,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from memory import rss  # noqa: E402  (benchmarks/memory.py, beside this script)
+
 from brushwork.harmonize import Harmonizer, HarmonizeSettings  # noqa: E402
 from brushwork.image import load_image  # noqa: E402
 
@@ -37,21 +39,13 @@ class PeakRSS:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
+            self.peak = max(self.peak, rss())
             time.sleep(0.02)
 
     def __enter__(self) -> PeakRSS:
-        self.peak = self._rss()
+        self.peak = rss()
         self._thread.start()
         return self
 

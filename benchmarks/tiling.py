@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from memory import rss  # benchmarks/memory.py, beside this script
 from PIL import Image, ImageDraw
 
 from brushwork.assets import DEMO_CONTENT, DEMO_STYLE
@@ -33,15 +34,6 @@ from brushwork.optimize import Stylizer, StylizeSettings
 from brushwork.progress import Progress
 
 OUT = Path(__file__).resolve().parent / "out" / "tiling"
-
-
-def rss() -> int:
-    """Current resident set size in bytes (Linux)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class StageMonitor:
