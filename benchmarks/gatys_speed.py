@@ -18,60 +18,20 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from brushwork.image import load_image, resize_longest, to_tensor
-from brushwork.losses import gram
+from brushwork.image import load_image
 from brushwork.optimize import Stylizer, StylizeSettings
-from brushwork.vgg import load_vgg
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BRUSHWORK_SHARED", ROOT.parent / "shared")) / "data"
 OUT = ROOT / "benchmarks" / "out"
 
-#: Fixed metric weights (documented in benchmarks/README.md): total = C_W·content + S_W·style.
-C_W, S_W = 1.0, 100.0
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-
-
-@dataclass
-class Score:
-    content: float
-    style: float
-
-    @property
-    def total(self) -> float:
-        return C_W * self.content + S_W * self.style
-
-    def dominates(self, other: Score) -> bool:
-        return self.content <= other.content and self.style <= other.style
-
-
-class Metric:
-    """Content MSE at relu4_2 and mean Gram MSE over five layers, against fixed targets."""
-
-    def __init__(self, content: Image.Image, style: Image.Image, size: int, device: torch.device) -> None:
-        self.vgg = load_vgg(device=device)
-        self.device = device
-        self.size = size
-        c = to_tensor(resize_longest(content, size)).to(device)
-        s = to_tensor(resize_longest(style, size)).to(device)
-        with torch.no_grad():
-            self.c_feat = self.vgg(c, ["relu4_2"])["relu4_2"]
-            feats = self.vgg(s, STYLE_LAYERS)
-            self.grams = {k: gram(feats[k]) for k in STYLE_LAYERS}
-
-    @torch.no_grad()
-    def __call__(self, img: Image.Image) -> Score:
-        x = to_tensor(img).to(self.device)
-        feats = self.vgg(x, ["relu4_2", *STYLE_LAYERS])
-        content = torch.mean((feats["relu4_2"] - self.c_feat) ** 2).item()
-        style = sum(torch.mean((gram(feats[k]) - self.grams[k]) ** 2).item() for k in STYLE_LAYERS) / len(STYLE_LAYERS)
-        return Score(content, style)
+sys.path.insert(0, str(Path(__file__).parent))
+from metric import C_W, S_W, STYLE_LAYERS, Metric  # noqa: E402  (benchmarks/metric.py, beside this script)
 
 
 def _sync(device: torch.device) -> None:

@@ -90,6 +90,22 @@ def test_onnx_matches_torch(model_file: Path) -> None:
     assert np.abs(a - b).max() <= 1  # float differences may flip a rounding
 
 
+def test_transposed_output_conv_is_the_same_convolution() -> None:
+    from brushwork.fastnet.export import as_transposed, export_net
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 3, 9)
+    x = torch.rand(2, 8, 23, 30)
+    with torch.no_grad():
+        assert torch.allclose(as_transposed(conv)(x), conv(x), atol=1e-5)
+        net = TransformerNet(0.25, 1).eval()
+        y = torch.rand(1, 3, 16, 20)
+        assert torch.allclose(export_net(net)(y), net(y), atol=1e-5)
+    assert isinstance(net.out_conv.conv, torch.nn.Conv2d)  # the model itself is untouched
+    with pytest.raises(ValueError):
+        as_transposed(torch.nn.Conv2d(8, 3, 3, stride=2))
+
+
 def test_preserve_colors_keeps_chroma(model_file: Path) -> None:
     from brushwork.color import rgb_to_yiq
     from brushwork.image import to_tensor

@@ -7,6 +7,7 @@ travels in the ONNX file's ``metadata_props`` under the same key as in the safet
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -15,17 +16,47 @@ from pathlib import Path
 import torch
 
 from ..image import check_output, write_atomically
+from .model import TransformerNet
 from .modelfile import METADATA_KEY, FastModel, load_model
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "stylized"
 
 
+def as_transposed(conv: torch.nn.Conv2d) -> torch.nn.ConvTranspose2d:
+    """The same stride-1 convolution written as a transposed one (flipped, transposed kernel).
+
+    Why: onnxruntime's CPU convolution first unfolds every k×k×C input patch (im2col).  For the
+    output conv (9×9 over 16–32 channels, 3 outputs, at full resolution) that unfolded copy is
+    ~1300 numbers per pixel and its memory traffic is most of the layer's time.  A transposed
+    convolution multiplies first (C → 3·81 numbers per pixel) and then adds the shifted pieces up:
+    the same arithmetic, a fifth of the traffic.  Measured on the project's 2-core CPU, width 0.5
+    at 512×384: 59 → 39 ms for this layer.  Results agree to float rounding.
+    """
+    if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding != (0, 0):
+        raise ValueError("only unpadded stride-1 convolutions have this simple transposed form")
+    kh, kw = conv.kernel_size
+    out = torch.nn.ConvTranspose2d(conv.in_channels, conv.out_channels, (kh, kw), padding=(kh - 1, kw - 1),
+                                   bias=conv.bias is not None)
+    with torch.no_grad():
+        out.weight.copy_(conv.weight.flip(2, 3).transpose(0, 1))
+        if conv.bias is not None:
+            out.bias.copy_(conv.bias)
+    return out
+
+
+def export_net(net: TransformerNet) -> TransformerNet:
+    """A copy of ``net`` arranged for a fast ONNX graph (see :func:`as_transposed`); same outputs."""
+    net = copy.deepcopy(net).eval()
+    net.out_conv.conv = as_transposed(net.out_conv.conv)  # type: ignore[assignment]
+    return net
+
+
 def onnx_bytes(model: FastModel) -> bytes:
     """The model as a serialised ONNX graph (with its description in the metadata)."""
     import onnx
 
-    net = model.net.eval()
+    net = export_net(model.net)
     example = torch.rand(1, 3, 64, 64)
     buf = io.BytesIO()
     axes = {0: "batch", 2: "height", 3: "width"}
