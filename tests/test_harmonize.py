@@ -195,6 +195,30 @@ def test_harmonize_changes_only_the_object_and_moves_it_toward_the_painting(harm
     assert {p.stage.split()[1] for p in seen} == {"1/2", "2/2"} and seen[-1].done == pytest.approx(seen[-1].total)
 
 
+def test_pass1_leaves_out_style_layers_the_mask_barely_covers(harmonizer, example):
+    """A Gram target of a few positions copies the matched painting content (example 6's eye)."""
+    from brushwork.harmonize import _Scale
+    from brushwork.image import to_tensor
+    from brushwork.vgg import propagate_mask
+
+    painting, composite, _, loose = example
+    m = to_tensor(loose)[:, :1]
+    ctx = _Scale(paint=to_tensor(painting), comp=to_tensor(composite), loose=m, tight=m)
+    masks = propagate_mask(m, ["relu3_1", "relu4_1", "relu5_1"])
+    counts = {k: float((v * (v > 0.05)).sum()) for k, v in masks.items()}
+    assert counts["relu3_1"] > counts["relu5_1"] >= 1  # the crop's mask reaches every layer
+    limit = (counts["relu3_1"] + counts["relu5_1"]) / 2  # between the shallowest and the deepest layer's count
+
+    def layers(limit: float) -> list[str]:
+        h = Harmonizer(replace(harmonizer.settings, min_style_positions=max(1, int(limit))), vgg=harmonizer.vgg)
+        return sorted(t.layer for t in h._pass1_objective(ctx).style)
+
+    assert layers(1) == ["relu3_1", "relu4_1", "relu5_1"]
+    kept = layers(limit)
+    assert "relu3_1" in kept and "relu5_1" not in kept
+    assert layers(counts["relu3_1"] + 1) == []
+
+
 def test_full_mask_and_wrong_size_are_refused(harmonizer, example):
     painting, composite, tight, _ = example
     with pytest.raises(InputError, match="covers"):
@@ -227,6 +251,25 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path, example):
                               "-o", str(tmp_path / "never.png")])
     assert bad.exit_code == 2 and "empty" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "never.png").exists()
+
+
+def test_cli_suggests_a_lower_style_level_after_a_high_estimate(tmp_path, example, monkeypatch):
+    import importlib
+
+    harmonize_mod = importlib.import_module("brushwork.harmonize")  # the package's name is the function
+    painting, composite, tight, _ = example
+    for name, img in (("painting", painting), ("composite", composite), ("mask", tight)):
+        img.save(tmp_path / f"{name}.png")
+    base = ["-q", "harmonize", *(str(tmp_path / f"{n}.png") for n in ("painting", "composite", "mask")),
+            "--quality", "test", "--size", "96", "--passes", "1"]
+    monkeypatch.setattr(harmonize_mod, "estimate_style_level", lambda painting: 10.0)
+    high = runner.invoke(app, [*base, "-o", str(tmp_path / "a.png")])
+    assert high.exit_code == 0 and "--style-level 5" in high.output
+    given = runner.invoke(app, [*base, "-o", str(tmp_path / "b.png"), "--style-level", "10"])
+    assert given.exit_code == 0 and "--style-level 5" not in given.output  # the user chose it
+    monkeypatch.setattr(harmonize_mod, "estimate_style_level", lambda painting: 5.0)
+    typical = runner.invoke(app, [*base, "-o", str(tmp_path / "c.png")])
+    assert typical.exit_code == 0 and "--style-level 5" not in typical.output
 
 
 def test_api_is_exported_and_settings_match_the_cli():

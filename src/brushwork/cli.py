@@ -435,6 +435,9 @@ def styles() -> None:
 
 from .harmonize import HarmonizeSettings  # noqa: E402
 
+#: From this automatic style level on, the CLI suggests a lower one (see docs/harmonization.md).
+HIGH_STYLE_LEVEL = 8.0
+
 
 @app.command()
 @_with_settings(HarmonizeSettings)
@@ -473,6 +476,11 @@ def harmonize(
                                  exit_code=7)
         err.print(f"wrote {out} (style level {result.style_level:.2f}, {result.iterations} iterations, "
                   f"{result.seconds:.1f} s)")
+        if settings.style_level is None and result.style_level >= HIGH_STYLE_LEVEL:
+            # The estimate reads brush texture only; a dense but realistic painting can score high
+            # and then the object disappears into the strokes (shared example 0).
+            err.print(f"the style level was estimated at {result.style_level:.1f} from the painting's texture, which "
+                      "repaints the object heavily; if it has vanished into the strokes, try --style-level 5.")
 # ---------------------------------------------------------------------------------------------
 # Video (helper job: video style transfer — brushwork.video, brushwork.flow)
 

