@@ -85,6 +85,33 @@ def _mask_image(size=(40, 30), box=(10, 8, 25, 20), value=255) -> Image.Image:
     return img
 
 
+def test_palette_pull_recolours_only_for_a_monochrome_painting():
+    import cv2
+
+    from brushwork.harmonize import palette_pull
+
+    ramp = np.linspace(0.1, 0.95, 64, dtype=np.float32)[None, :, None]
+    sepia = np.broadcast_to(ramp * np.array([1.0, 0.85, 0.62], np.float32), (48, 64, 3))  # one hue per lightness
+    painting = torch.from_numpy(np.ascontiguousarray(sepia)).permute(2, 0, 1)[None]
+    obj = torch.zeros(1, 3, 16, 16)
+    obj[:, 0], obj[:, 1], obj[:, 2] = 0.8, 0.3, 0.5  # a pink the drawing never uses
+    out, strength = palette_pull(obj, painting)
+    assert strength == 1.0
+
+    def ab(t: torch.Tensor) -> np.ndarray:
+        return cv2.cvtColor(np.ascontiguousarray(t[0].permute(1, 2, 0).numpy()), cv2.COLOR_RGB2LAB)[..., 1:].mean((0, 1))
+
+    lab_p = cv2.cvtColor(np.ascontiguousarray(sepia), cv2.COLOR_RGB2LAB)
+    lab_o = cv2.cvtColor(np.ascontiguousarray(out[0].permute(1, 2, 0).numpy()), cv2.COLOR_RGB2LAB)
+    nearest = np.abs(lab_p[0, :, 0] - lab_o[0, 0, 0]).argmin()  # the painting's colour at the object's lightness
+    assert np.abs(lab_o[..., 1:].mean((0, 1)) - lab_p[0, nearest, 1:]).max() < 2.0
+    assert np.abs(ab(obj) - lab_p[0, nearest, 1:]).max() > 10.0  # it was far off before
+    rng = np.random.default_rng(0)
+    colourful = torch.from_numpy(rng.random((1, 3, 48, 64), dtype=np.float32))
+    same, none = palette_pull(obj, colourful)
+    assert none == 0.0 and torch.equal(same, obj)
+
+
 def test_mask_checks_give_clear_errors():
     with pytest.raises(InputError, match="empty"):
         load_mask(Image.new("L", (40, 30), 0), (40, 30))
