@@ -621,14 +621,23 @@ def denoise_chroma(x: torch.Tensor, guide: torch.Tensor, side: int) -> torch.Ten
     """Smooth the CIELAB chroma (a, b) of ``x`` with a guided filter whose guide is ``guide``
     (the composite): colour speckle left by the optimisation goes, while colour edges stay
     where the composite has edges.  Luminance, which carries the brush texture, is kept."""
-    img = x[0].permute(1, 2, 0).detach().float().cpu().numpy()
     g = guide[0].permute(1, 2, 0).detach().float().cpu().numpy()
-    lab = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2LAB)
+    lab = _to_lab(x)
     radius = max(1, round(_scaled(4, side)))
     for c in (1, 2):
         lab[..., c] = _guided_filter(np.ascontiguousarray(g), np.ascontiguousarray(lab[..., c]), radius, 1e-3)
+    return _from_lab(lab, x)
+
+
+def _to_lab(t: torch.Tensor) -> np.ndarray:
+    """1×3×H×W RGB tensor in [0, 1] → H×W×3 float32 CIELAB (L 0–100)."""
+    return cv2.cvtColor(np.ascontiguousarray(t[0].permute(1, 2, 0).detach().float().cpu().numpy()), cv2.COLOR_RGB2LAB)
+
+
+def _from_lab(lab: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """H×W×3 CIELAB → 1×3×H×W RGB tensor in [0, 1], on ``like``'s device and dtype."""
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0, 1)
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(x)
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(like)
 
 
 #: Within-luminance chroma spread (CIELAB units) of a painting: at or below LO it counts as
@@ -649,10 +658,7 @@ def palette_pull(x: torch.Tensor, painting: torch.Tensor) -> tuple[torch.Tensor,
     mean (a, b) at that L.  Colourful paintings (wide chroma spread at each lightness) are left
     alone, since there a lightness does not say which colour to use.
     """
-    def lab(t: torch.Tensor) -> np.ndarray:
-        return cv2.cvtColor(np.ascontiguousarray(t[0].permute(1, 2, 0).detach().float().cpu().numpy()), cv2.COLOR_RGB2LAB)
-
-    p = lab(painting).reshape(-1, 3)
+    p = _to_lab(painting).reshape(-1, 3)
     bins = np.clip((p[:, 0] / 100.0 * _L_BINS).astype(int), 0, _L_BINS - 1)
     counts = np.bincount(bins, minlength=_L_BINS).astype(np.float64)
     filled = counts > 0
@@ -662,13 +668,12 @@ def palette_pull(x: torch.Tensor, painting: torch.Tensor) -> tuple[torch.Tensor,
     strength = float(np.clip((MONOCHROME_HI - spread) / (MONOCHROME_HI - MONOCHROME_LO), 0.0, 1.0))
     if strength == 0.0:
         return x, 0.0
-    img = lab(x)
+    img = _to_lab(x)
     centres = (np.nonzero(filled)[0] + 0.5) * 100.0 / _L_BINS
     for k, c in enumerate((1, 2)):
         target = np.interp(img[..., 0], centres, means[:, k]).astype(np.float32)
         img[..., c] += strength * (target - img[..., c])
-    rgb = np.clip(cv2.cvtColor(img, cv2.COLOR_LAB2RGB), 0, 1)
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(x), strength
+    return _from_lab(img, x), strength
 
 
 def _blend(painting: Image.Image, result: Image.Image, tight: np.ndarray, loose: np.ndarray, sigma: float) -> Image.Image:
