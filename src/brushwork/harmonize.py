@@ -418,17 +418,17 @@ class Harmonizer:
                     if first:
                         pass1 = _resize_t(x, bh, bw)
                     assert pass1 is not None
-                    if first:  # the composite (the reference's choice) or the pass-1 result
-                        init = ctx.comp if s.refine_start == "composite" else _resize_t(pass1, ch, cw)
+                    matched = _resize_t(pass1, ch, cw)
+                    # Weights are balanced where the object is painted (the pass-1 result, or this
+                    # pass's previous scale), never at the composite itself: there the content term
+                    # has no gradient to measure.
+                    if first:  # start from the composite (the reference's choice) or the pass-1 result
+                        init, balance = (ctx.comp if s.refine_start == "composite" else matched), matched
                     else:
-                        init = _resize_t(x, ch, cw)
+                        init = balance = _resize_t(x, ch, cw)
                     stage = f"pass 2/2 refinement ({max(H, W)} px)"
                     with memory_guard(f"preparing {stage}"):
-                        # Weights are balanced where the object is painted (the pass-1 result, or
-                        # this pass's previous scale), never at the composite itself: there the
-                        # content term has no gradient to measure.
-                        balance = _resize_t(pass1, ch, cw) if first else init
-                        objective = self._pass2_objective(ctx, _resize_t(pass1, ch, cw), balance, tau, w_tv)
+                        objective = self._pass2_objective(ctx, matched, balance, tau, w_tv)
                 # keep what lies outside the loose mask exactly as in the composite
                 init = ctx.comp + (init - ctx.comp) * (ctx.loose > 0).to(init.dtype)
                 x, stopped = self._optimise(objective, init, ctx.loose, n, stage, result, progress, work[k] / max(n, 1))
@@ -660,18 +660,18 @@ def palette_pull(x: torch.Tensor, painting: torch.Tensor) -> tuple[torch.Tensor,
     """
     p = _to_lab(painting).reshape(-1, 3)
     bins = np.clip((p[:, 0] / 100.0 * _L_BINS).astype(int), 0, _L_BINS - 1)
-    counts = np.bincount(bins, minlength=_L_BINS).astype(np.float64)
+    counts = np.bincount(bins, minlength=_L_BINS)
     filled = counts > 0
-    means = np.stack([np.bincount(bins, p[:, c], _L_BINS) for c in (1, 2)], 1)[filled] / counts[filled, None]
-    spread = float(np.sqrt(sum(((p[:, c] - means[np.searchsorted(np.nonzero(filled)[0], bins), k]) ** 2).mean()
-                               for k, c in enumerate((1, 2)))))
+    sums = np.stack([np.bincount(bins, p[:, c], _L_BINS) for c in (1, 2)], 1)
+    means = sums / np.maximum(counts, 1)[:, None]  # the mean (a, b) per lightness bin; empty bins unused
+    spread = float(np.sqrt(((p[:, 1:] - means[bins]) ** 2).sum(1).mean()))
     strength = float(np.clip((MONOCHROME_HI - spread) / (MONOCHROME_HI - MONOCHROME_LO), 0.0, 1.0))
     if strength == 0.0:
         return x, 0.0
     img = _to_lab(x)
     centres = (np.nonzero(filled)[0] + 0.5) * 100.0 / _L_BINS
     for k, c in enumerate((1, 2)):
-        target = np.interp(img[..., 0], centres, means[:, k]).astype(np.float32)
+        target = np.interp(img[..., 0], centres, means[filled, k]).astype(np.float32)
         img[..., c] += strength * (target - img[..., c])
     return _from_lab(img, x), strength
 
