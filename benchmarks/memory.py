@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
+from brushwork.device import proc_bytes
+
 
 def rss() -> int:
     """Current resident set size in bytes (Linux /proc; 0 where it cannot be read)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return proc_bytes("/proc/self/status", "VmRSS") or 0
