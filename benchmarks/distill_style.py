@@ -26,11 +26,11 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from brushwork.core.losses import gram  # noqa: E402
+from brushwork.core.vgg import load_vgg  # noqa: E402
 from brushwork.fastnet.data import CropDataset, StepBatches, list_photos  # noqa: E402
 from brushwork.fastnet.model import TransformerNet  # noqa: E402
 from brushwork.fastnet.modelfile import ModelInfo, load_model, resolve, save_model  # noqa: E402
-from brushwork.losses import gram  # noqa: E402
-from brushwork.vgg import load_vgg  # noqa: E402
 
 FEATURES = ("relu2_2", "relu3_1")
 #: Layers of the optional texture term (Gram matrices of the student's picture against the teacher's).

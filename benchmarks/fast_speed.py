@@ -28,9 +28,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from brushwork.core.image import load_image, resize  # noqa: E402
 from brushwork.fastnet import FastSettings, FastStylizer, ModelInfo, TransformerNet  # noqa: E402
 from brushwork.fastnet.modelfile import FastModel  # noqa: E402
-from brushwork.image import load_image, resize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from metric import Metric  # noqa: E402  (benchmarks/metric.py, beside this script)

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from brushwork.image import load_image
-from brushwork.optimize import Stylizer, StylizeSettings
+from brushwork.core.image import load_image
+from brushwork.gatys import Stylizer, StylizeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BRUSHWORK_SHARED", ROOT.parent / "shared")) / "data"

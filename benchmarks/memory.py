@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brushwork.device import proc_bytes
+from brushwork.core.device import proc_bytes
 
 
 def rss() -> int:

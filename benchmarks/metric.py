@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from brushwork.image import resize_longest, to_tensor
-from brushwork.losses import gram
-from brushwork.vgg import load_vgg
+from brushwork.core.image import resize_longest, to_tensor
+from brushwork.core.losses import gram
+from brushwork.core.vgg import load_vgg
 
 #: Fixed metric weights (documented in benchmarks/README.md): total = C_W·content + S_W·style.
 C_W, S_W = 1.0, 100.0

@@ -18,9 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from gatys_speed import OUT, SHARED, side_by_side  # noqa: E402
 
-from brushwork.image import load_image, resize_longest  # noqa: E402
-from brushwork.optimize import Stylizer  # noqa: E402
-from brushwork.presets import settings_from  # noqa: E402
+from brushwork.core.image import load_image, resize_longest  # noqa: E402
+from brushwork.gatys import Stylizer, settings_from  # noqa: E402
 
 CASES = {
     "tubingen_starry": ("content/tubingen.jpg", "styles/starry_night.jpg", "reference/tubingen_starry.png", None),

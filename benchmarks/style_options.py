@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from brushwork.assets import DEMO_CONTENT, DEMO_STYLE  # noqa: E402
-from brushwork.image import load_image, resize_longest  # noqa: E402
-from brushwork.optimize import Stylizer  # noqa: E402
-from brushwork.presets import settings_from  # noqa: E402
+from brushwork.core.image import load_image, resize_longest  # noqa: E402
+from brushwork.gatys import Stylizer, settings_from  # noqa: E402
 
 STYLES = Path(os.environ.get("BRUSHWORK_SHARED", ROOT.parent / "shared")) / "data" / "styles"
 PANEL_HEIGHT = 200

@@ -29,9 +29,9 @@ from memory import rss  # benchmarks/memory.py, beside this script
 from PIL import Image, ImageDraw
 
 from brushwork.assets import DEMO_CONTENT, DEMO_STYLE
-from brushwork.image import load_image
-from brushwork.optimize import Stylizer, StylizeSettings
-from brushwork.progress import Progress
+from brushwork.core.image import load_image
+from brushwork.core.progress import Progress
+from brushwork.gatys import Stylizer, StylizeSettings
 
 OUT = Path(__file__).resolve().parent / "out" / "tiling"
 

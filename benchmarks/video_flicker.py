@@ -44,15 +44,15 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from brushwork import flow  # noqa: E402
-from brushwork.image import fit_size, load_image  # noqa: E402
-from brushwork.losses import gram  # noqa: E402
-from brushwork.optimize import StylizeSettings  # noqa: E402
-from brushwork.vgg import load_vgg  # noqa: E402
+from brushwork.core.image import fit_size, load_image  # noqa: E402
+from brushwork.core.losses import gram  # noqa: E402
+from brushwork.core.vgg import load_vgg  # noqa: E402
+from brushwork.gatys import StylizeSettings  # noqa: E402
 from brushwork.video import (  # noqa: E402
     NetworkFrameStylizer,
     OptimizationFrameStylizer,
     VideoSettings,
+    flow,  # noqa: E402
     load_model,
     stylize_video,
 )

@@ -20,7 +20,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_webui_browser import CHROMIUM_ARGS, _free_port, find_chromium  # noqa: E402
 
-from brushwork import jobs, webui  # noqa: E402
+from brushwork.web import app as webui
+from brushwork.web import jobs  # noqa: E402
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from brushwork.assets import DEMO_CONTENT, DEMO_STYLE
-from brushwork.image import load_image, resize_longest
-from brushwork.vgg import load_vgg
+from brushwork.core.image import load_image, resize_longest
+from brushwork.core.vgg import load_vgg
 
 torch.set_num_threads(2)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from brushwork.cli import app
-from brushwork.optimize import StylizeSettings, settings_fields
+from brushwork.gatys.settings import StylizeSettings, settings_fields
 
 runner = CliRunner()
 FAST = ["--size", "64", "--quality", "single", "--iterations", "2", "-q"]

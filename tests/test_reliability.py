@@ -39,14 +39,15 @@ from PIL import Image, ImageDraw, ImageFilter
 from typer.testing import CliRunner
 
 import brushwork.cli as cli
-from brushwork import jobs
-from brushwork.errors import BrushworkError
+from brushwork.core.errors import BrushworkError
+from brushwork.core.schedule import coarse_to_fine
+from brushwork.core.image import check_upload
+from brushwork.core.losses import Objective
 from brushwork.fastnet import export as export_mod
 from brushwork.fastnet import modelfile
 from brushwork.fastnet.model import TransformerNet
 from brushwork.fastnet.modelfile import ModelInfo, save_model
-from brushwork.image import check_upload
-from brushwork.losses import Objective
+from brushwork.web import jobs
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 runner = CliRunner()
@@ -323,9 +324,9 @@ def _fail_write(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
     mp.setattr(Image.Image, "save", half_save)
     mp.setattr(modelfile, "save_file", lambda tensors, tmp, metadata=None: half_file(tmp))
     mp.setattr(export_mod, "write_bytes", lambda tmp, data: half_file(tmp))
-    import brushwork.video as video
+    import brushwork.video.io as video
 
-    real_write, count = video._Writer.write, [0]
+    real_write, count = video.Writer.write, [0]
 
     def write_twice(self, rgb, pts) -> None:
         count[0] += 1
@@ -333,7 +334,7 @@ def _fail_write(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
             raise full
         real_write(self, rgb, pts)
 
-    mp.setattr(video._Writer, "write", write_twice)
+    mp.setattr(video.Writer, "write", write_twice)
 
 
 def _interrupt(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
@@ -372,7 +373,7 @@ def _oom(error: Callable[[], BaseException]) -> Callable[[Env, Command, pytest.M
         mp.setattr(Objective, "forward", boom)
         mp.setattr(TransformerNet, "forward", boom)
         if cmd.name == "upload":  # while decoding the picture
-            import brushwork.image as image
+            import brushwork.core.image as image
 
             mp.setattr(image, "_to_rgb", boom)
     return prepare
@@ -583,7 +584,8 @@ def _small_schedules(monkeypatch):
     """Harmonize's draft schedule cut to two iterations, one thread for tiny tensors."""
     import importlib
 
-    monkeypatch.setitem(importlib.import_module("brushwork.harmonize").SCHEDULES, "draft", (((1.0, 2),), ((1.0, 2),)))
+    monkeypatch.setitem(importlib.import_module("brushwork.harmonize").SCHEDULES, "draft",
+                        (coarse_to_fine((1.0, 2)), coarse_to_fine((1.0, 2))))
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -721,7 +723,7 @@ def render_doc() -> str:
         "",
         "Each cell is a test in `tests/test_reliability.py` and shows the exit code the command gives;",
         "0 means the input works and a valid result is written; a dash means the case does not apply.",
-        "`upload` is the web UI's upload check, `brushwork.image.check_upload` (its code is that of",
+        "`upload` is the web UI's upload check, `brushwork.core.image.check_upload` (its code is that of",
         "the error it raises).",
         "",
         "| case | " + " | ".join(names) + " |",

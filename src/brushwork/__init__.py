@@ -6,13 +6,15 @@ The public API::
     picture = brushwork.stylize("photo.jpg", "painting.jpg", size=512)
     picture.save("out.png")
     brushwork.fast_stylize("starry_night", "photo.jpg").save("fast.png")   # trained network, one pass
+
+The package is a ``core`` every job uses and one package per job (``gatys``, ``harmonize``,
+``fastnet``, ``video``), with thin front ends (``cli``, ``web``): see docs/architecture.md.
 """
 
-from .errors import BrushworkError
+from .core.errors import BrushworkError
 from .fastnet import fast_stylize
+from .gatys import PRESETS, Stylizer, StylizeResult, StylizeSettings, stylize
 from .harmonize import HarmonizeSettings, harmonize
-from .optimize import Stylizer, StylizeResult, StylizeSettings, stylize
-from .presets import PRESETS
 
 __version__ = "0.1.0"
 __all__ = [

@@ -1,35 +1,94 @@
 """The ``brushwork`` command line: options → settings dataclass → API call, nothing more.
 
-The options of ``stylize`` are generated from :class:`~brushwork.optimize.StylizeSettings`, so a
-new setting appears on the command line with its default and help text without being written
-twice.  Every :class:`~brushwork.errors.BrushworkError` becomes one line on stderr and its exit
-code; ``--debug`` shows tracebacks instead.
+Each command's options are generated from its job's settings dataclass (fields declared with
+:func:`brushwork.core.settings.setting`), so a new setting appears on the command line with its
+default, help text and choices without being written twice.  Every
+:class:`~brushwork.core.errors.BrushworkError` becomes one line on stderr and its exit code;
+``--debug`` shows tracebacks instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import inspect
 import math
+import os
 import shutil
 import sys
+import time
 import typing
 from collections.abc import Iterator
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__
-from .device import is_out_of_memory
-from .errors import BrushworkError, Interrupted, OutputError, ResourceError
-from .progress import Progress as JobProgress
+from .core import settings as fields_spec
+from .core.device import is_out_of_memory
+from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
+from .core.files import SAVE_FORMATS, check_output
+from .core.image import load_image, save_image
+from .core.progress import Progress as JobProgress
+from .fastnet.infer import FastSettings
+from .fastnet.train import TrainSettings
+from .gatys import Stylizer, StylizeResult, StylizeSettings, settings_from
+from .gatys.regions import load_region_mask
+from .gatys.stylizer import save_path
+from .harmonize import HarmonizeSettings
+from .video import VideoSettings
+
+#: Flags of the whole program, accepted before or after the command name.
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--version")
+
+
+def _global_flags_first(args: list[str]) -> list[str]:
+    """Move global flags to the front so ``brushwork fast … -q`` works like ``brushwork -q fast …``
+    (everything after a ``--`` is left alone)."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+    return flags + rest + args[end:]
+
+
+#: The parser's usage error and its no-arguments-given case, wherever this typer keeps its click
+#: (recent versions vendor it): found from typer's public BadParameter.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
+
+
+class _Commands(typer.core.TyperGroup):
+    """The command group, with brushwork's rules for what click would handle itself: global flags
+    anywhere, and a usage mistake (unknown option, a value that does not parse, a choice not
+    offered) as one line with exit code 4, like every other settings error."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        args = _global_flags_first(list(sys.argv[1:] if args is None else args))
+        try:
+            code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except _NoArgsIsHelp as exc:
+            exc.show()
+            code = 0
+        except _UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
+            code = SettingsError.exit_code
+        except typer.Abort:  # Ctrl-C outside a job
+            err.print("interrupted.")
+            code = 130
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -62,11 +121,11 @@ def _user_errors() -> Iterator[None]:
                       "or close other programs.")
             raise typer.Exit(ResourceError.exit_code) from None
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (run with --debug for details)")
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 class ProgressBar:
-    """Draws :class:`~brushwork.progress.Progress` events as a rich progress bar with ETA."""
+    """Draws :class:`~brushwork.core.progress.Progress` events as a rich progress bar with ETA."""
 
     def __init__(self, description: str) -> None:
         self.bar = self._progress(TaskProgressColumn(), TextColumn("it {task.fields[step]}"),
@@ -91,17 +150,21 @@ class ProgressBar:
                         step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"brushwork {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version)] = False,
 ) -> None:
     """brushwork: turn photos into paintings with neural style transfer."""
     _state["debug"], _state["quiet"] = debug, quiet
-    if version:
-        typer.echo(f"brushwork {__version__}")
-        raise typer.Exit(0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,25 +173,14 @@ def _main(
 
 def _option_type(annotation: Any) -> Any:
     """The CLI type of a settings field: tuples become comma-separated strings."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    optional = type(None) in typing.get_args(annotation)
-    base = args[0] if optional and args else annotation
-    if typing.get_origin(base) is tuple or base is tuple:
+    base, optional = fields_spec.kind(annotation)
+    if base is tuple:
         return str | None
     if base in (int, float, str):
         return base | None if optional else base
     if base is bool:
         return bool
     return str | None
-
-
-def _is_tuple(annotation: Any) -> bool:
-    return any(typing.get_origin(a) is tuple for a in (annotation, *typing.get_args(annotation)))
-
-
-def _is_float_tuple(annotation: Any) -> bool:
-    return any(typing.get_origin(a) is tuple and float in typing.get_args(a)
-               for a in (annotation, *typing.get_args(annotation)))
 
 
 def _show_default(value: Any) -> str:
@@ -139,17 +191,21 @@ def _show_default(value: Any) -> str:
     return str(value)
 
 
-def settings_parameters(settings_cls: type) -> list[inspect.Parameter]:
-    """One typer option per dataclass field, with the field's default and help text."""
+def settings_parameters(settings_cls: type, panel_prefix: str = "") -> list[inspect.Parameter]:
+    """One typer option per dataclass field, with the field's default, help text and choices."""
     hints = typing.get_type_hints(settings_cls)
     params = []
     for f in fields(settings_cls):
         default = f.default if f.default is not MISSING else None
         typ = _option_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        decls = [f"{flag}/--no-{f.name.replace('_', '-')}"] if typ is bool else [flag]
-        opt = typer.Option(*decls, help=f.metadata.get("help", ""), show_default=_show_default(default),
-                           rich_help_panel="Settings")
+        flag = "--" + fields_spec.flag(f.name)
+        decls = [f"{flag}/--no-{fields_spec.flag(f.name)}"] if typ is bool else [flag]
+        allowed = f.metadata.get("choices")
+        if allowed:  # typer lists an Enum's values as the choices, and refuses any other word
+            typ = enum.Enum(f"{settings_cls.__name__}_{f.name}", {c: c for c in allowed}, type=str)
+        panel = f.metadata.get("panel", fields_spec.ADVANCED)
+        opt = typer.Option(*decls, help=fields_spec.help_text(f), show_default=_show_default(default),
+                           rich_help_panel=panel_prefix + ("Essentials" if panel == fields_spec.ESSENTIAL else "Advanced"))
         cli_default = default if not isinstance(default, tuple) else None
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
                                         default=cli_default, annotation=Annotated[typ, opt]))
@@ -164,15 +220,11 @@ def parse_settings(settings_cls: type, values: dict[str, Any]) -> dict[str, Any]
         if f.name not in values:
             continue
         value = values[f.name]
-        if _is_tuple(hints[f.name]):
-            if value is None:
-                continue
-            items = [v.strip() for v in str(value).split(",") if v.strip()]
-            try:
-                out[f.name] = tuple(float(v) for v in items) if _is_float_tuple(hints[f.name]) else tuple(items)
-            except ValueError:
-                raise BrushworkError(f"--{f.name.replace('_', '-')} takes comma-separated numbers, not '{value}'.",
-                                     exit_code=4) from None
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if fields_spec.kind(hints[f.name])[0] is tuple:
+            if value is not None:
+                out[f.name] = fields_spec.parse_text(settings_cls, f.name, value)
             continue
         if value != f.default:
             out[f.name] = value
@@ -194,37 +246,28 @@ def _with_settings(settings_cls: type) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Commands
 
-from .optimize import Stylizer, StylizeResult, StylizeSettings, _save_path  # noqa: E402
-
 
 def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
                  values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
-    from .image import check_output, load_image, save_image
-    from .presets import settings_from
-    from .regions import load_mask
-
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
     out = check_output(output, overwrite)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
         for it in range(settings.save_every, total + 1, settings.save_every):
-            check_output(_save_path(out, it), overwrite)
+            check_output(save_path(out, it), overwrite)
     c_img = load_image(content, "content image")
     s_imgs = [load_image(p, "style image") for p in styles]
-    m_imgs = [load_mask(p) for p in masks] if masks else None
+    m_imgs = [load_region_mask(p) for p in masks] if masks else None
     stylizer = Stylizer(settings)
 
     def on_save(img: Any, iteration: int) -> None:
-        save_image(img, _save_path(out, iteration), overwrite)
+        save_image(img, save_path(out, iteration), overwrite)
 
     with ProgressBar("stylize") as bar:
         result = stylizer.run(c_img, s_imgs, bar, on_save, masks=m_imgs)
     save_image(result.image, out, overwrite)
     if result.stopped:
-        message = f"{result.stopped}; the last good image is in {out}"
-        if result.stopped.startswith("interrupted"):
-            raise Interrupted(message)
-        raise BrushworkError(message + ". Lower --style-weight or --learning-rate and try again.", exit_code=7)
+        raise result.stopped.error(out, "Lower --style-weight or --learning-rate and try again.")
     err.print(f"wrote {out} ({result.iterations} iterations, {result.seconds:.1f} s)")
     return result
 
@@ -252,8 +295,8 @@ def stylize(
                                ("--match-style-colors", match_style_colors, "match-style")):
             if on:
                 if values.get("color_mode", "none") not in ("none", mode):
-                    raise BrushworkError(f"{flag} and --color-mode {values['color_mode']} disagree: give only "
-                                         "--color-mode.", exit_code=4)
+                    raise SettingsError(f"{flag} and --color-mode {values['color_mode']} disagree: give only "
+                                        "--color-mode.")
                 err.print(f"note: {flag} is deprecated; use --color-mode {mode}.")
                 values["color_mode"] = mode
         _run_stylize(content, styles, output, overwrite, preset, values, mask)
@@ -283,18 +326,11 @@ def demo(
         typer.echo(f"demo result: {out.resolve()}")
 
 
-# =============================================================================================
-# Fast styles (fastnet job): train, fast, export, styles — feed-forward networks per style.
-# =============================================================================================
-
-from .fastnet.infer import FastSettings  # noqa: E402
-from .fastnet.train import TrainSettings  # noqa: E402
+# Fast styles: train, fast, export, styles (feed-forward networks, one per style)
 
 
 def _is_rank0() -> bool:
     """Under torchrun only the first process draws progress and prints results."""
-    import os
-
     return os.environ.get("RANK", "0") == "0"
 
 
@@ -327,9 +363,7 @@ def train(
 
 def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tuple[Path, Path]]:
     """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
-    from .errors import InputError
     from .fastnet.data import IMAGE_SUFFIXES
-    from .image import SAVE_FORMATS, check_output
 
     files: list[Path] = []
     for p in inputs:
@@ -373,8 +407,6 @@ def fast(
     **values: Any,
 ) -> None:
     """Stylize images in one forward pass of a trained network (fast; any size)."""
-    import time
-
     from .fastnet.infer import FastStylizer, stylize_files
 
     with _user_errors():
@@ -396,7 +428,6 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export a fast style model to another format (ONNX)."""
-    from .errors import SettingsError
     from .fastnet.export import export_onnx
 
     with _user_errors():
@@ -427,13 +458,8 @@ def styles() -> None:
             typer.echo(f"{name:{wide[0]}}  {painting:{wide[1]}}  {about}")
 
 
-# ============================================================================ end of fast styles
-
-
 # ---------------------------------------------------------------------------------------------
-# Painterly harmonization (harmonize.py, matching.py)
-
-from .harmonize import HarmonizeSettings  # noqa: E402
+# Painterly harmonization
 
 #: From this automatic style level on, the CLI suggests a lower one (see docs/harmonization.md).
 HIGH_STYLE_LEVEL = 8.0
@@ -453,12 +479,9 @@ def harmonize(
     **values: Any,
 ) -> None:
     """Make the object pasted into COMPOSITE look painted like PAINTING (Luan et al. 2018)."""
+    from .harmonize import Harmonizer
+
     with _user_errors():
-        from dataclasses import replace
-
-        from .harmonize import Harmonizer
-        from .image import check_output, load_image, save_image
-
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
         out = check_output(output, overwrite)
         p_img = load_image(painting, "painting")
@@ -469,11 +492,8 @@ def harmonize(
         with ProgressBar("harmonize") as bar:
             result = harmonizer.run(p_img, c_img, m_img, l_img, bar)
         save_image(result.image, out, overwrite)  # on an early stop: the last good image
-        if result.stopped and result.stopped.startswith("interrupted"):
-            raise Interrupted(f"{result.stopped}; the last good image is in {out}")
         if result.stopped:
-            raise BrushworkError(f"{result.stopped}; the last good image is in {out}. Lower --style-level and try again.",
-                                 exit_code=7)
+            raise result.stopped.error(out, "Lower --style-level and try again.")
         err.print(f"wrote {out} (style level {result.style_level:.2f}, {result.iterations} iterations, "
                   f"{result.seconds:.1f} s)")
         if settings.style_level is None and result.style_level >= HIGH_STYLE_LEVEL:
@@ -482,9 +502,7 @@ def harmonize(
             err.print(f"the style level was estimated at {result.style_level:.1f} from the painting's texture, which "
                       "repaints the object heavily; if it has vanished into the strokes, try --style-level 5.")
 # ---------------------------------------------------------------------------------------------
-# Video (helper job: video style transfer — brushwork.video, brushwork.flow)
-
-from .video import VideoSettings  # noqa: E402
+# Video
 
 #: Settings that ``brushwork video`` shares between VideoSettings and StylizeSettings: the
 #: video's value is used for both.  The ignored ones make no sense for frames.
@@ -496,12 +514,11 @@ def _with_video_settings(func: Any) -> Any:
     """Append the VideoSettings options, then the StylizeSettings options used by ``--style``."""
     sig = inspect.signature(func, eval_str=True)
     own = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    video_params = settings_parameters(VideoSettings)
+    video_params = settings_parameters(VideoSettings, "Video: ")
     taken = {p.name for p in video_params} | {p.name for p in own} | set(_VIDEO_IGNORED)
     style_params = [p for p in settings_parameters(StylizeSettings) if p.name not in taken]
-    for params, panel in ((video_params, "Video"), (style_params, "Optimisation (--style only)")):
-        for param in params:
-            param.annotation.__metadata__[0].rich_help_panel = panel
+    for param in style_params:
+        param.annotation.__metadata__[0].rich_help_panel = "Optimisation (--style only)"
     func.__signature__ = sig.replace(parameters=[*own, *video_params, *style_params])
     return func
 
@@ -533,9 +550,7 @@ class VideoProgressBar(ProgressBar):
 
 def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
                preset: str | None, values: dict[str, Any]) -> None:
-    from .errors import SettingsError
-    from .image import load_image
-    from .presets import settings_from
+    from .fastnet.modelfile import resolve  # a shipped style name → its file
     from .video import (
         NetworkFrameStylizer,
         OptimizationFrameStylizer,
@@ -557,8 +572,6 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
     with VideoProgressBar() as bar:
         if model is not None:
             net = load_model(model, settings.device, settings.backend)
-            from .fastnet.modelfile import resolve  # a shipped style name → its file
-
             stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))
         else:
             own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
@@ -595,12 +608,8 @@ def video(
         _run_video(source, output, style, model, overwrite, preset, values)
 
 
-# (end of the video section)
 # ---------------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------
-# Web UI (helper job: issue #8 — brushwork.webui, brushwork.jobs; gradio is imported only inside)
+# Web UI (gradio is imported only inside brushwork.web.app)
 
 
 @app.command()
@@ -616,8 +625,6 @@ def serve(
     max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload in MB (images: at most 40).")] = 200,
 ) -> None:
     """Start the local web UI (gradio): stylize, fast styles, harmonize and video, one tab each."""
-    from .errors import SettingsError
-
     with _user_errors():
         if not 1 <= port <= 65535:
             raise SettingsError(f"--port must be between 1 and 65535, not {port}.")
@@ -625,22 +632,14 @@ def serve(
             raise SettingsError("--concurrency and --queue-size must be 0 or more, --max-upload-mb at least 1.")
         if host not in ("127.0.0.1", "localhost", "::1"):
             err.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can run jobs.")
-        from .webui import serve as run_server
+        from .web.app import serve as run_server
 
         run_server(host, port, device, concurrency, queue_size, max_upload_mb, announce=err.print)
 
 
-# (end of the web UI section)
-# ---------------------------------------------------------------------------------------------
-
-
 def main() -> None:
     """Console-script entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:  # pressed outside a job
-        err.print("interrupted.")
-        sys.exit(130)
+    app()
 
 
 if __name__ == "__main__":

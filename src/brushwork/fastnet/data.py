@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler
 
-from ..errors import InputError
-from ..image import load_image, to_tensor
+from ..core.errors import InputError
+from ..core.image import load_image, to_tensor
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 #: Photos in folders up to this many are kept decoded in memory after first use.

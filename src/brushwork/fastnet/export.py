@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..image import check_output, write_atomically
+from ..core.files import check_output, write_atomically
 from .model import TransformerNet
 from .modelfile import METADATA_KEY, FastModel, load_model
 

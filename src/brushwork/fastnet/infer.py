@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import color
-from ..device import memory_guard, resolve_device
-from ..errors import Interrupted, SettingsError, WeightsError
-from ..image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
-from ..optimize import _opt
-from ..progress import Progress, ProgressCallback, silent
+from ..core import color
+from ..core.device import memory_guard, resolve_device
+from ..core.errors import Interrupted, SettingsError, WeightsError
+from ..core.image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
+from ..core.progress import Progress, ProgressCallback, silent
+from ..core.settings import ESSENTIAL, Settings, device_setting, setting
 from .modelfile import FastModel, ModelInfo, load_model, resolve
 
 MULTIPLE = 4
@@ -30,30 +30,23 @@ MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
-class FastSettings:
+class FastSettings(Settings):
     """Settings of fast (feed-forward) stylization; the CLI options are generated from them."""
 
-    backend: str = _opt("auto", "torch, onnx (onnxruntime) or auto (onnx for .onnx models, else torch).")
-    device: str = _opt("auto", "torch backend: auto, cpu, cuda or cuda:N.")
-    batch_size: int = _opt(4, "Images of the same size run together in one batch.")
-    size: int | None = _opt(None, "Resize so the longest side is this many pixels first; None keeps each image's size.")
-    net_size: int | None = _opt(
+    backend: str = setting("auto", "torch, onnx (onnxruntime) or auto (onnx for .onnx models, else torch).",
+                           choices=("auto", "torch", "onnx"))
+    device: str = device_setting()
+    batch_size: int = setting(4, "Images of the same size run together in one batch.", minimum=1)
+    size: int | None = setting(None, "Resize so the longest side is this many pixels first (default: each image's own "
+                                     "size).", minimum=32, maximum=16384, panel=ESSENTIAL)
+    net_size: int | None = setting(
         None, "Run the network with the longest side at this many px and bring the result to full size with "
-              "the photo's fine detail added back (faster, and larger strokes); None runs it at full size.")
-    preserve_colors: bool = _opt(False, "Keep the photo's colours: take only the luminance from the network's output.")
-    threads: int = _opt(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the CPU).")
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("auto", "torch", "onnx"):
-            raise SettingsError(f"backend must be torch, onnx or auto, not {self.backend!r}.")
-        if self.threads < 0:
-            raise SettingsError(f"threads must be 0 or more, not {self.threads}.")
-        if self.batch_size < 1:
-            raise SettingsError(f"batch-size must be at least 1, not {self.batch_size}.")
-        if self.size is not None and not 32 <= self.size <= 16384:
-            raise SettingsError(f"size must be between 32 and 16384 px, not {self.size}.")
-        if self.net_size is not None and not 32 <= self.net_size <= 16384:
-            raise SettingsError(f"net-size must be between 32 and 16384 px, not {self.net_size}.")
+              "the photo's fine detail added back (faster, and larger strokes; default: full size).", minimum=32,
+        maximum=16384, panel=ESSENTIAL)
+    preserve_colors: bool = setting(False, "Keep the photo's colours: take only the luminance from the network's output.",
+                                    panel=ESSENTIAL)
+    threads: int = setting(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the "
+                              "CPU).", minimum=0)
 
 
 def padding(h: int, w: int) -> tuple[int, int]:
@@ -215,7 +208,7 @@ class FastStylizer:
 def stylize_files(stylizer: FastStylizer, pairs: Sequence[tuple[Path, Path]], overwrite: bool,
                   progress: ProgressCallback = silent) -> int:
     """Stylize (input, output) file pairs; returns how many were written."""
-    from ..image import save_image
+    from ..core.image import save_image
 
     def images() -> Iterator[Image.Image]:
         for src, _ in pairs:

@@ -22,8 +22,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..errors import OutputError, WeightsError
-from ..image import write_atomically
+from ..core.errors import OutputError, WeightsError
+from ..core.files import write_atomically
 from .model import TransformerNet
 
 FORMAT_NAME = "brushwork-fastnet"

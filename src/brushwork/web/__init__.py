@@ -1,0 +1,2 @@
+"""The web UI: ``jobs`` (the work behind each tab, no gradio) and ``app`` (the gradio page,
+imported only by ``brushwork serve``)."""

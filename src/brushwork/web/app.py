@@ -1,0 +1,375 @@
+"""The local web UI (``brushwork serve``): one gradio tab per job.
+
+The forms are generated from the settings dataclasses (:class:`~brushwork.gatys.StylizeSettings`,
+:class:`~brushwork.fastnet.infer.FastSettings`, :class:`~brushwork.harmonize.HarmonizeSettings`,
+:class:`~brushwork.video.VideoSettings`) with each field's default, help text and choices, exactly
+like the command-line options, so the web form, the CLI and the API cannot disagree.  The work
+itself is in :mod:`.jobs`; this module only lays out the page, converts form values and turns errors
+into one-line messages.
+
+gradio is imported only here, and only when the UI is built: ``import brushwork`` and the other
+commands never load it.  Nothing on the page needs the internet: no share link, no analytics, no
+web fonts (the theme uses the system's fonts).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..core import settings
+from ..core.errors import BrushworkError, ResourceError, SettingsError
+from . import jobs
+
+log = logging.getLogger("brushwork.web")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+#: One pool for every job, so the concurrency limit holds across the tabs.
+CONCURRENCY_ID = "brushwork-jobs"
+
+#: Settings the page does not offer: the server chooses the device, files on the server are not
+#: the browser's business (weights, init path), and intermediate files are shown instead of saved.
+HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations"}
+def _import_gradio() -> Any:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gradio as gr
+    except ImportError:
+        raise SettingsError("the web UI needs gradio, which is not installed: pip install 'brushwork[web]'.") from None
+    return gr
+
+
+# ---------------------------------------------------------------------------------------------
+# Forms from settings dataclasses
+
+
+def _display(value: Any) -> Any:
+    """A settings value as its form component shows it (None as an empty text box)."""
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+def settings_form(gr: Any, cls: type, base: Any, skip: Sequence[str] = (), main: Sequence[str] | None = None
+                  ) -> dict[str, Any]:
+    """One input component per visible field of ``cls``, holding ``base``'s value and the field's help;
+    a field with declared choices is a dropdown of them.
+
+    The ``main`` fields are shown first, the others folded away under "all settings" (all are
+    shown when ``main`` is None).  Returns the components in the dataclass's field order."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in HIDDEN or f.name in skip:
+            continue
+        kind, optional = settings.kind(hints[f.name])
+        value, label, info = getattr(base, f.name), f.name.replace("_", " "), settings.help_text(f)
+        if optional and kind is not bool:
+            info += " Leave empty for the default."
+        common = {"label": label, "info": info, "render": False, "elem_id": f"{cls.__name__}-{f.name}"}
+        allowed = f.metadata.get("choices")
+        if allowed:
+            comp = gr.Dropdown(list(allowed), value=value, **common)
+        elif kind is bool:
+            comp = gr.Checkbox(value=value, **common)
+        elif kind in (int, float) and not optional:  # gr.Number shows None as 0: optional numbers are text
+            comp = gr.Number(value=value, precision=0 if kind is int else None, **common)
+        else:
+            comp = gr.Textbox(value=str(_display(value)), **common)
+        out[f.name] = comp
+    first = [n for n in (main if main is not None else out) if n in out]
+    for name in first:
+        out[name].render()
+    rest = [n for n in out if n not in first]
+    if rest:
+        with gr.Accordion("all settings", open=False):
+            for name in rest:
+                out[name].render()
+    return out
+
+
+def read_form(cls: type, base: Any, names: Sequence[str], values: Sequence[Any]) -> Any:
+    """``base`` with the form's values, converted as the command line converts its options; the
+    dataclass's own checks reject bad ones (SettingsError)."""
+    return replace(base, **{name: settings.parse_text(cls, name, value) for name, value in zip(names, values)})
+
+
+def _shown(update: jobs.Update) -> Any:
+    """The picture to show: the written file once there is one (served as it is), else the preview.
+
+    Showing the final file rather than the same pixels again also keeps gradio from rewriting
+    the cached preview file (same pixels, same name) while the browser is still fetching it."""
+    if update.result is not None and update.result.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+        return str(update.result)
+    return update.preview
+
+
+def _outputs(update: jobs.Update) -> tuple[Any, str, str | None]:
+    """What a tab's (picture, status, download) outputs show for one job update."""
+    return _shown(update), f"**{int(update.fraction * 100)} %** {update.status}", update.result and str(update.result)
+
+
+def _path(value: Any) -> str | None:
+    """The server-side path of an uploaded file as a handler without preprocessing receives it."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        return value.get("path")
+    return getattr(value, "path", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors → one line on the page
+
+
+def _guarded(gr: Any, job: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
+    """Run a job generator; a BrushworkError becomes its one-line message, anything else one line
+    naming the exception (the traceback goes to the server log, never to the page)."""
+    import functools
+
+    @functools.wraps(job)
+    def run(*args: Any) -> Iterator[tuple]:
+        try:
+            yield from job(*args)
+        except gr.Error:
+            raise
+        except BrushworkError as exc:
+            raise gr.Error(exc.message, print_exception=False) from None
+        except jobs.Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - the page gets one line, the log the traceback
+            log.exception("job failed")
+            raise gr.Error(jobs.one_line(exc), print_exception=False) from None
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_image_bytes: int = jobs.MAX_IMAGE_BYTES,
+              max_video_bytes: int = jobs.MAX_VIDEO_BYTES, workdir: Path | None = None) -> Any:
+    """The gradio Blocks app with its queue configured; ``launch`` it (see :func:`serve`)."""
+    gr = _import_gradio()
+    from ..assets import DEMO_CONTENT, DEMO_STYLE
+    from ..core.device import resolve_device
+    from ..fastnet.infer import FastSettings
+    from ..fastnet.modelfile import shipped_styles
+    from ..gatys import PRESETS, StylizeSettings
+    from ..harmonize import HarmonizeSettings
+    from ..video import VideoSettings
+
+    dev = resolve_device(device)  # refuse a missing GPU before the server starts
+    limits = limits or jobs.QueueLimits.for_device(dev)
+    root = Path(workdir or tempfile.mkdtemp(prefix="brushwork-web-"))
+    styles = list(shipped_styles())
+    if not styles:
+        raise ResourceError("this installation ships no fast styles: reinstall brushwork.")
+
+    def new_dir() -> Path:
+        return Path(tempfile.mkdtemp(prefix="job-", dir=root))
+
+    def with_device(settings: Any) -> Any:
+        return replace(settings, device=device)
+
+    upload = {"type": "filepath", "image_mode": None, "sources": ["upload", "clipboard"]}  # the file as sent: jobs checks it
+    # preprocess=False: the handlers get the uploaded files as sent and check them themselves
+    # (jobs.check_image_upload), so a bad file gets brushwork's one-line message, not gradio's.
+    queue_kw = {"preprocess": False, "concurrency_limit": limits.concurrency, "concurrency_id": CONCURRENCY_ID,
+                "show_progress": "minimal"}
+
+    # delete_cache: gradio's copies of uploads and results older than 6 h go, checked hourly
+    with gr.Blocks(title="brushwork", analytics_enabled=False, delete_cache=(3600, 6 * 3600)) as app:
+        gr.Markdown("# brushwork\nTurn photos into paintings. Jobs run one after another "
+                    f"(at most {limits.concurrency} at a time on {dev.type}, {limits.max_size} waiting).")
+        with gr.Tabs():
+            # -- stylize (optimisation) -----------------------------------------------------------
+            with gr.Tab("Stylize", id="stylize"):
+                with gr.Row():
+                    with gr.Column():
+                        with gr.Row():
+                            content = gr.Image(label="content (photo)", **upload,
+                                               elem_id="stylize-content", height=260)
+                            style = gr.Image(label="style (painting)", **upload,
+                                             elem_id="stylize-style", height=260)
+                        gr.Examples([[str(DEMO_CONTENT), str(DEMO_STYLE)]], inputs=[content, style],
+                                    label="bundled demo images")
+                        preset = gr.Dropdown(list(PRESETS), value="default", label="preset",
+                                             info="Fills the settings below with a tuned set; edit them afterwards.")
+                        s_form = settings_form(gr, StylizeSettings, PRESETS["default"],
+                                               main=("size", "quality", "iterations", "style_weight", "color_mode"))
+                        run_s = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
+                    with gr.Column():
+                        out_s = gr.Image(label="result", type="pil", interactive=False, elem_id="stylize-result",
+                                         format="png", height=420,
+                                         buttons=["download", "fullscreen"])
+                        status_s = gr.Markdown(elem_id="stylize-status")
+                        file_s = gr.File(label="download", interactive=False, elem_id="stylize-file")
+                s_names = list(s_form)
+
+                def on_preset(name: str) -> list[Any]:
+                    base = PRESETS.get(name, PRESETS["default"])
+                    return [gr.update(value=str(_display(getattr(base, n))) if isinstance(s_form[n], gr.Textbox)
+                                      else getattr(base, n)) for n in s_names]
+
+                preset.change(on_preset, preset, [s_form[n] for n in s_names], queue=False)
+
+                def stylize(content_file: Any, style_file: Any, preset_name: str, *values: Any):
+                    content_path, style_path = _path(content_file), _path(style_file)
+                    settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
+                                                     s_names, values))
+                    for u in jobs.stylize_job(content_path, [style_path], settings, new_dir(), max_image_bytes):
+                        yield _outputs(u)
+
+                run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names]],
+                            [out_s, status_s, file_s], api_name="stylize", **queue_kw)
+
+            # -- fast styles ------------------------------------------------------------------------
+            with gr.Tab("Fast styles", id="fast"):
+                with gr.Row():
+                    with gr.Column():
+                        photo = gr.Image(label="photo", **upload, elem_id="fast-photo", height=300)
+                        gr.Examples([[str(DEMO_CONTENT)]], inputs=[photo], label="bundled demo image")
+                        fast_style = gr.Dropdown(styles, value=styles[0], label="style",
+                                                 info="The shipped fast styles (`brushwork styles`).")
+                        f_form = settings_form(gr, FastSettings, FastSettings())
+                        run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
+                    with gr.Column():
+                        out_f = gr.Image(label="result", type="pil", interactive=False, format="png", elem_id="fast-result",
+                                         buttons=["download", "fullscreen"])
+                        status_f = gr.Markdown()
+                        file_f = gr.File(label="download", interactive=False)
+                f_names = list(f_form)
+
+                def fast(photo_file: Any, style_name: str, *values: Any):
+                    photo_path = _path(photo_file)
+                    settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
+                    for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes):
+                        yield _shown(u), u.status, u.result and str(u.result)
+
+                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
+                            api_name="fast", **queue_kw)
+
+            # -- harmonize ------------------------------------------------------------------------
+            with gr.Tab("Harmonize", id="harmonize"):
+                gr.Markdown("Upload the painting, then the same painting with an object pasted in (the composite); "
+                            "paint over the pasted object with the brush, or upload a mask (white on the object).")
+                with gr.Row():
+                    with gr.Column():
+                        painting = gr.Image(label="painting (without the object)", **upload,
+                                            height=260)
+                        composite = gr.ImageEditor(label="composite: paint the mask over the pasted object",
+                                                   type="numpy", image_mode="RGBA", sources=["upload", "clipboard"],
+                                                   brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"),
+                                                   transforms=(), layers=False, height=360)
+                        mask_up = gr.Image(label="or upload the mask", **upload, height=200)
+                        h_form = settings_form(gr, HarmonizeSettings, HarmonizeSettings(),
+                                               main=("style_level", "passes", "quality", "size"))
+                        run_h = gr.Button("Harmonize", variant="primary")
+                    with gr.Column():
+                        out_h = gr.Image(label="result", type="pil", interactive=False, format="png",
+                                         buttons=["download", "fullscreen"])
+                        status_h = gr.Markdown()
+                        file_h = gr.File(label="download", interactive=False)
+                h_names = list(h_form)
+
+                def harmonize(painting_file: Any, editor: dict | None, mask_file: Any, *values: Any):
+                    settings = with_device(read_form(HarmonizeSettings, HarmonizeSettings(), h_names, values))
+                    background = _path((editor or {}).get("background"))
+                    if background is None:
+                        raise BrushworkError("no composite given: upload the painting with the object pasted in.", 2)
+                    comp_img = jobs.check_image_upload(background, "composite", max_image_bytes)
+                    if _path(mask_file):
+                        mask = jobs.check_image_upload(_path(mask_file), "mask", max_image_bytes)
+                    else:
+                        layers = [jobs.load_layer(_path(layer), max_image_bytes) for layer in (editor or {}).get("layers") or []]
+                        mask = jobs.mask_from_layers(layers, comp_img.size)
+                    for u in jobs.harmonize_job(_path(painting_file), comp_img, mask, settings, new_dir(), max_image_bytes):
+                        yield _outputs(u)
+
+                run_h.click(_guarded(gr, harmonize), [painting, composite, mask_up, *h_form.values()],
+                            [out_h, status_h, file_h], api_name="harmonize", **queue_kw)
+
+            # -- video ----------------------------------------------------------------------------
+            with gr.Tab("Video", id="video"):
+                with gr.Row():
+                    with gr.Column():
+                        clip = gr.File(label="video (MP4, MOV, MKV, WebM …)", file_types=["video"], type="filepath")
+                        video_style = gr.Dropdown(styles, value=styles[0], label="style",
+                                                  info="A shipped fast style; every frame is painted with it.")
+                        v_form = settings_form(gr, VideoSettings, VideoSettings(), main=("size", "temporal_weight"))
+                        run_v = gr.Button("Paint the video", variant="primary")
+                    with gr.Column():
+                        preview_v = gr.Image(label="latest frame", type="pil", interactive=False, format="png")
+                        status_v = gr.Markdown()
+                        file_v = gr.File(label="download the video", interactive=False)
+                v_names = list(v_form)
+
+                def video(clip_file: Any, style_name: str, *values: Any):
+                    clip_path = _path(clip_file)
+                    settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
+                    for u in jobs.video_job(clip_path, style_name, settings, new_dir(), max_video_bytes):
+                        yield _outputs(u)
+
+                run_v.click(_guarded(gr, video), [clip, video_style, *v_form.values()], [preview_v, status_v, file_v],
+                            api_name="video", **queue_kw)
+
+    app.queue(max_size=limits.max_size, default_concurrency_limit=limits.concurrency)
+    app.brushwork_limits = limits  # for tests and the start-up message
+    app.brushwork_workdir = root
+    return app
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ResourceError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): "
+                                "pass another --port, or stop what uses it.") from None
+
+
+def launch(app: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_upload_bytes: int = jobs.MAX_VIDEO_BYTES,
+           block: bool = True) -> str:
+    """Start the server; returns its address.  ``block=False`` returns at once (tests)."""
+    gr = _import_gradio()
+    from ..assets import HERE
+
+    _check_port(host, port)
+    theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+                              font_mono=["ui-monospace", "Consolas", "monospace"])
+    _, url, _ = app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
+                           prevent_thread_lock=not block, max_file_size=max_upload_bytes, footer_links=[],
+                           mcp_server=False, ssr_mode=False, pwa=False, theme=theme, show_error=False,
+                           allowed_paths=[str(HERE)], enable_monitoring=False)
+    return url
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str = "auto", concurrency: int = 0,
+          queue_size: int = 0, max_upload_mb: int = 200, announce: Callable[[str], None] = print) -> None:
+    """Build the app for this machine and serve it until Ctrl-C."""
+    from ..core.device import resolve_device
+
+    _check_port(host, port)  # before the slow start-up
+    limits = jobs.QueueLimits.for_device(resolve_device(device), concurrency, queue_size)
+    cap = max_upload_mb * 2**20
+    app = build_app(device, limits, max_image_bytes=min(cap, jobs.MAX_IMAGE_BYTES), max_video_bytes=cap)
+    announce(f"brushwork web UI on http://{host}:{port} ({limits.concurrency} job(s) at a time, "
+             f"{limits.max_size} waiting; Ctrl-C stops it)")
+    try:
+        launch(app, host, port, cap, block=True)
+    finally:
+        shutil.rmtree(app.brushwork_workdir, ignore_errors=True)  # the results of this session
