@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from memory import rss  # noqa: E402  (benchmarks/memory.py, beside this script)
 
 from brushwork.core.image import load_image  # noqa: E402
-from brushwork.harmonize import Harmonizer, HarmonizeSettings  # noqa: E402
+from brushwork.harmonization import Harmonizer, HarmonizeSettings  # noqa: E402
 
 DATA = Path(os.environ.get("BRUSHWORK_SHARED", ROOT.parent / "shared")) / "data" / "harmonization"
 

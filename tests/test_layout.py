@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "brushwork"
-JOBS = {"gatys", "harmonize", "fastnet", "video"}
+JOBS = {"gatys", "harmonization", "fastnet", "video"}
 FRONT_ENDS = {"cli", "web"}
 #: Which job may import which other job, and why (see docs/architecture.md).
 ALLOWED_JOB_EDGES = {("video", "gatys"), ("video", "fastnet")}
@@ -151,3 +151,21 @@ def test_the_rules_can_fail(tmp_path, monkeypatch):
         test_no_private_names_across_packages()
     with pytest.raises(pytest.fail.Exception):
         test_no_import_cycles()
+
+
+def test_the_package_and_the_settings_modules_import_without_torch():
+    """``import brushwork`` and the settings every front end builds its options from stay cheap:
+    no torch (about a second), no OpenCV; the public names still resolve on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, brushwork, brushwork.gatys.settings, brushwork.harmonization.settings, "
+            "brushwork.fastnet.settings, brushwork.video.settings; "
+            "heavy = sorted(m for m in ('torch', 'cv2', 'gradio', 'av') if m in sys.modules); "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    import brushwork
+
+    assert callable(brushwork.stylize) and callable(brushwork.harmonize) and callable(brushwork.fast_stylize)
+    assert brushwork.StylizeSettings().size == 512 and "stylize" in brushwork.__all__

@@ -40,9 +40,9 @@ from typer.testing import CliRunner
 
 import brushwork.cli as cli
 from brushwork.core.errors import BrushworkError
-from brushwork.core.schedule import coarse_to_fine
 from brushwork.core.image import check_upload
 from brushwork.core.losses import Objective
+from brushwork.core.schedule import coarse_to_fine
 from brushwork.fastnet import export as export_mod
 from brushwork.fastnet import modelfile
 from brushwork.fastnet.model import TransformerNet
@@ -584,7 +584,7 @@ def _small_schedules(monkeypatch):
     """Harmonize's draft schedule cut to two iterations, one thread for tiny tensors."""
     import importlib
 
-    monkeypatch.setitem(importlib.import_module("brushwork.harmonize").SCHEDULES, "draft",
+    monkeypatch.setitem(importlib.import_module("brushwork.harmonization").SCHEDULES, "draft",
                         (coarse_to_fine((1.0, 2)), coarse_to_fine((1.0, 2))))
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -7,16 +7,31 @@ The public API::
     picture.save("out.png")
     brushwork.fast_stylize("starry_night", "photo.jpg").save("fast.png")   # trained network, one pass
 
-The package is a ``core`` every job uses and one package per job (``gatys``, ``harmonize``,
+The package is a ``core`` every job uses and one package per job (``gatys``, ``harmonization``,
 ``fastnet``, ``video``), with thin front ends (``cli``, ``web``): see docs/architecture.md.
+Importing it loads nothing heavy: each name is imported on first use (torch alone takes about a
+second to import, which a command that never needs it should not pay).
 """
 
-from .core.errors import BrushworkError
-from .fastnet import fast_stylize
-from .gatys import PRESETS, Stylizer, StylizeResult, StylizeSettings, stylize
-from .harmonize import HarmonizeSettings, harmonize
+from typing import TYPE_CHECKING
+
+from .core.lazy import exports
+
+if TYPE_CHECKING:
+    from .core.errors import BrushworkError
+    from .fastnet.infer import fast_stylize
+    from .gatys.presets import PRESETS
+    from .gatys.settings import StylizeSettings
+    from .gatys.stylizer import Stylizer, StylizeResult, stylize
+    from .harmonization import harmonize
+    from .harmonization.settings import HarmonizeSettings
 
 __version__ = "0.1.0"
+__getattr__ = exports(__name__, {
+    "BrushworkError": ".core.errors", "fast_stylize": ".fastnet.infer", "PRESETS": ".gatys.presets",
+    "StylizeSettings": ".gatys.settings", "Stylizer": ".gatys.stylizer", "StylizeResult": ".gatys.stylizer",
+    "stylize": ".gatys.stylizer", "harmonize": ".harmonization", "HarmonizeSettings": ".harmonization.settings",
+})
 __all__ = [
     "BrushworkError", "HarmonizeSettings", "PRESETS", "StylizeResult", "StylizeSettings", "Stylizer",
     "fast_stylize", "harmonize", "stylize", "__version__",

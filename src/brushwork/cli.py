@@ -36,13 +36,14 @@ from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError,
 from .core.files import SAVE_FORMATS, check_output
 from .core.image import load_image, save_image
 from .core.progress import Progress as JobProgress
-from .fastnet.infer import FastSettings
+from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
-from .gatys import Stylizer, StylizeResult, StylizeSettings, settings_from
+from .gatys.presets import settings_from
 from .gatys.regions import load_region_mask
-from .gatys.stylizer import save_path
-from .harmonize import HarmonizeSettings
-from .video import VideoSettings
+from .gatys.settings import StylizeSettings
+from .gatys.stylizer import Stylizer, StylizeResult, save_path
+from .harmonization.settings import HarmonizeSettings
+from .video.settings import VideoSettings
 
 #: Flags of the whole program, accepted before or after the command name.
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--version")
@@ -479,7 +480,7 @@ def harmonize(
     **values: Any,
 ) -> None:
     """Make the object pasted into COMPOSITE look painted like PAINTING (Luan et al. 2018)."""
-    from .harmonize import Harmonizer
+    from .harmonization import Harmonizer
 
     with _user_errors():
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))

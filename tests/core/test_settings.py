@@ -12,7 +12,7 @@ from brushwork.cli import app
 from brushwork.core.errors import SettingsError
 from brushwork.core.settings import Settings, choices, parse_text, setting
 from brushwork.gatys import StylizeSettings
-from brushwork.harmonize import HarmonizeSettings
+from brushwork.harmonization import HarmonizeSettings
 from brushwork.web.app import read_form
 
 

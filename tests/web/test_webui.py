@@ -20,7 +20,7 @@ from brushwork.core.progress import Progress
 from brushwork.fastnet.infer import FastSettings
 from brushwork.gatys.presets import GUOHUA
 from brushwork.gatys.stylizer import StylizeSettings
-from brushwork.harmonize import HarmonizeSettings
+from brushwork.harmonization import HarmonizeSettings
 from brushwork.video import VideoSettings
 from brushwork.web import jobs
 from brushwork.web.app import _display, read_form

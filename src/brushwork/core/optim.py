@@ -15,7 +15,6 @@ one that was scored, and the best image seen is kept (a line search may try wors
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,43 +22,13 @@ from dataclasses import dataclass, field
 import torch
 
 from .device import memory_guard
-from .errors import BrushworkError, Diverged, Interrupted
+from .outcome import Outcome, Stop
+from .schedule import Method
+
+__all__ = ["Evaluator", "LossFn", "Method", "Outcome", "Run", "Step", "Stop", "lbfgs", "optimise"]
 
 #: A loss function as the loop sees it: image in [0, 1] → (scalar loss, named parts for display).
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
-
-
-class Stop(enum.Enum):
-    """Why a run ended early."""
-
-    INTERRUPTED = "interrupted"
-    DIVERGED = "diverged"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """An early end: what stopped the run and at which iteration (counted over the whole job)."""
-
-    stop: Stop
-    iteration: int
-    loss: float = math.nan
-    where: str = ""
-
-    def __str__(self) -> str:
-        if self.stop is Stop.INTERRUPTED:
-            return f"interrupted at iteration {self.iteration}"
-        return f"the loss became {self.loss} at iteration {self.iteration}{self.where}"
-
-    @property
-    def interrupted(self) -> bool:
-        return self.stop is Stop.INTERRUPTED
-
-    def error(self, kept: object, advice: str) -> BrushworkError:
-        """The user-facing error for this end, saying where the last good result (``kept``) is;
-        ``advice`` (for a divergence) says which setting to lower."""
-        if self.interrupted:
-            return Interrupted(f"{self}; the last good image is in {kept}")
-        return Diverged(f"{self}; the last good image is in {kept}. {advice}")
 
 
 class _NonFinite(Exception):
@@ -153,19 +122,6 @@ class Run:
     iterations: int = 0
     evaluations: int = 0
     losses: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Method:
-    """How to optimise: ``lbfgs`` or ``adam`` (with its step size and per-iteration decay)."""
-
-    name: str = "lbfgs"
-    learning_rate: float = 0.02
-    lr_decay: float = 1.0
-    #: Stop once the loss improves by less than this fraction over 10 iterations (0: never).
-    stall_tolerance: float = 0.0
-    #: L-BFGS: start afresh when a step finds no descent (stale curvature pairs).
-    restart: bool = True
 
 
 def optimise(loss_fn: LossFn, start: torch.Tensor, iterations: int, method: Method = Method(), *,

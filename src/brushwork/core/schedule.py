@@ -1,4 +1,5 @@
-"""Coarse-to-fine schedules: which fraction of the output size to work at, for how long.
+"""Coarse-to-fine schedules: which fraction of the output size to work at, for how long, and
+with which optimiser (:class:`Method`).
 
 Most iterations happen at low resolution, where a VGG pass is cheap; each scale starts from the
 upsampled result of the one before.  The content/style balance drifts with resolution: per
@@ -34,3 +35,16 @@ class Scale:
 def coarse_to_fine(*steps: tuple[float, int]) -> tuple[Scale, ...]:
     """A schedule from (fraction, iterations) pairs, each with the default :func:`content_boost`."""
     return tuple(Scale(f, n, content_boost(f)) for f, n in steps)
+
+
+@dataclass(frozen=True)
+class Method:
+    """How to optimise: ``lbfgs`` or ``adam`` (with its step size and per-iteration decay)."""
+
+    name: str = "lbfgs"
+    learning_rate: float = 0.02
+    lr_decay: float = 1.0
+    #: Stop once the loss improves by less than this fraction over 10 iterations (0: never).
+    stall_tolerance: float = 0.0
+    #: L-BFGS: start afresh when a step finds no descent (stale curvature pairs).
+    restart: bool = True

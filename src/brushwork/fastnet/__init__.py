@@ -2,12 +2,24 @@
 
 Train once per style (:mod:`.train`), then stylize any photo in one forward pass (:mod:`.infer`),
 with PyTorch or onnxruntime (:mod:`.export`).  Models are safetensors files with a JSON
-description (:mod:`.modelfile`); ready-made styles live in ``styles/``.
+description (:mod:`.modelfile`); ready-made styles live in ``styles/``.  Names are imported on
+first use (see :mod:`brushwork.core.lazy`).
 """
 
-from .infer import FastSettings, FastStylizer, fast_stylize
-from .model import TransformerNet
-from .modelfile import FORMAT_VERSION, FastModel, ModelInfo, load_model, shipped_styles
+from typing import TYPE_CHECKING
 
+from ..core.lazy import exports
+
+if TYPE_CHECKING:
+    from .infer import FastStylizer, fast_stylize
+    from .model import TransformerNet
+    from .modelfile import FORMAT_VERSION, FastModel, ModelInfo, load_model, shipped_styles
+    from .settings import FastSettings
+
+__getattr__ = exports(__name__, {
+    "FastStylizer": ".infer", "fast_stylize": ".infer", "TransformerNet": ".model", "FORMAT_VERSION": ".modelfile",
+    "FastModel": ".modelfile", "ModelInfo": ".modelfile", "load_model": ".modelfile", "shipped_styles": ".modelfile",
+    "FastSettings": ".settings",
+})
 __all__ = ["FORMAT_VERSION", "FastModel", "FastSettings", "FastStylizer", "ModelInfo", "TransformerNet",
            "fast_stylize", "load_model", "shipped_styles"]

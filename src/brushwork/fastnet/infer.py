@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +21,11 @@ from ..core.device import memory_guard, resolve_device
 from ..core.errors import Interrupted, SettingsError, WeightsError
 from ..core.image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
 from ..core.progress import Progress, ProgressCallback, silent
-from ..core.settings import ESSENTIAL, Settings, device_setting, setting
 from .modelfile import FastModel, ModelInfo, load_model, resolve
+from .settings import FastSettings
 
 MULTIPLE = 4
 MIN_SIDE = 8
-
-
-@dataclass(frozen=True)
-class FastSettings(Settings):
-    """Settings of fast (feed-forward) stylization; the CLI options are generated from them."""
-
-    backend: str = setting("auto", "torch, onnx (onnxruntime) or auto (onnx for .onnx models, else torch).",
-                           choices=("auto", "torch", "onnx"))
-    device: str = device_setting()
-    batch_size: int = setting(4, "Images of the same size run together in one batch.", minimum=1)
-    size: int | None = setting(None, "Resize so the longest side is this many pixels first (default: each image's own "
-                                     "size).", minimum=32, maximum=16384, panel=ESSENTIAL)
-    net_size: int | None = setting(
-        None, "Run the network with the longest side at this many px and bring the result to full size with "
-              "the photo's fine detail added back (faster, and larger strokes; default: full size).", minimum=32,
-        maximum=16384, panel=ESSENTIAL)
-    preserve_colors: bool = setting(False, "Keep the photo's colours: take only the luminance from the network's output.",
-                                    panel=ESSENTIAL)
-    threads: int = setting(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the "
-                              "CPU).", minimum=0)
 
 
 def padding(h: int, w: int) -> tuple[int, int]:

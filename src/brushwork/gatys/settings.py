@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ..core.optim import Method
-from ..core.schedule import Scale
+from ..core.schedule import Method, Scale
 from ..core.settings import ESSENTIAL, Settings, check, device_setting, setting
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

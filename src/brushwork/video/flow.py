@@ -19,12 +19,10 @@ import cv2
 import numpy as np
 
 from ..core.errors import SettingsError
+from .settings import FLOW_PRESETS
 
-PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
+PRESETS = dict(zip(FLOW_PRESETS, (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                                  cv2.DISOPTICAL_FLOW_PRESET_MEDIUM), strict=True))
 
 #: Disocclusion test of Ruder et al.: |w̃ + ŵ|² > DISOCC_REL·(|w̃|² + |ŵ|²) + DISOCC_ABS (pixels²).
 DISOCC_REL, DISOCC_ABS = 0.01, 0.5

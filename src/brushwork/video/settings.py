@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..core.settings import ESSENTIAL, Settings, device_setting, setting
-from .flow import PRESETS as FLOW_PRESETS
+
+#: DIS optical-flow presets, fastest first (:mod:`.flow` maps them to OpenCV's; named here so the
+#: options can be built without loading OpenCV).
+FLOW_PRESETS = ("ultrafast", "fast", "medium")
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -26,7 +29,7 @@ class VideoSettings(Settings):
     flow_side: int = setting(320, "Longest side optical flow is computed at (smaller is faster; motion is scaled up).",
                              minimum=32)
     flow_preset: str = setting("medium", "DIS optical-flow preset: ultrafast, fast or medium (more accurate flow, "
-                                         "steadier result).", choices=tuple(FLOW_PRESETS))
+                                         "steadier result).", choices=FLOW_PRESETS)
     scene_cut: float = setting(0.3, "Brightness-histogram change (0–1) above which a frame starts a new shot and "
                                     "nothing is carried over (1: only when the motion cannot be followed at all).",
                                minimum=0, maximum=1)

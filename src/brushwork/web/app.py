@@ -1,7 +1,7 @@
 """The local web UI (``brushwork serve``): one gradio tab per job.
 
 The forms are generated from the settings dataclasses (:class:`~brushwork.gatys.StylizeSettings`,
-:class:`~brushwork.fastnet.infer.FastSettings`, :class:`~brushwork.harmonize.HarmonizeSettings`,
+:class:`~brushwork.fastnet.infer.FastSettings`, :class:`~brushwork.harmonization.HarmonizeSettings`,
 :class:`~brushwork.video.VideoSettings`) with each field's default, help text and choices, exactly
 like the command-line options, so the web form, the CLI and the API cannot disagree.  The work
 itself is in :mod:`.jobs`; this module only lays out the page, converts form values and turns errors
@@ -169,7 +169,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     from ..fastnet.infer import FastSettings
     from ..fastnet.modelfile import shipped_styles
     from ..gatys import PRESETS, StylizeSettings
-    from ..harmonize import HarmonizeSettings
+    from ..harmonization import HarmonizeSettings
     from ..video import VideoSettings
 
     dev = resolve_device(device)  # refuse a missing GPU before the server starts

@@ -2,7 +2,7 @@
 
 Nothing here imports gradio, so the jobs can be tested (and reused) without a web server.  Each
 job calls the same API the command line calls (:class:`~brushwork.gatys.Stylizer`,
-:class:`~brushwork.fastnet.infer.FastStylizer`, :class:`~brushwork.harmonize.Harmonizer`,
+:class:`~brushwork.fastnet.infer.FastStylizer`, :class:`~brushwork.harmonization.Harmonizer`,
 :func:`~brushwork.video.stylize_video`) and yields :class:`Update` objects: a status line, the
 fraction done, the latest intermediate picture and, at the end, the result file.  The core's
 progress callback is synchronous, so the work runs in a thread and hands its updates over a
@@ -253,7 +253,7 @@ def fast_job(image: str | os.PathLike[str] | None, style: str, settings, workdir
 def harmonize_job(painting: str | os.PathLike[str] | None, composite: Image.Image | None, mask: Image.Image | None,
                   settings, workdir: Path, max_bytes: int = MAX_IMAGE_BYTES) -> Iterator[Update]:
     """Painterly harmonization (``brushwork harmonize``) of a composite whose mask was drawn or uploaded."""
-    from ..harmonize import Harmonizer
+    from ..harmonization import Harmonizer
 
     p_img = check_image_upload(painting, "painting", max_bytes)
     if composite is None:

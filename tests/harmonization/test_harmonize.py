@@ -22,14 +22,14 @@ from brushwork.cli import app
 from brushwork.core.errors import InputError, SettingsError
 from brushwork.core.losses import HistogramLoss, MaskedStyleLoss, gram, masked_gram, match_histogram
 from brushwork.core.schedule import coarse_to_fine
-from brushwork.harmonize import (
+from brushwork.harmonization import (
     SCHEDULES,
     Harmonizer,
     HarmonizeSettings,
     estimate_style_level,
     harmonize_fields,
 )
-from brushwork.harmonize.masks import derive_loose_mask, load_object_mask
+from brushwork.harmonization.masks import derive_loose_mask, load_object_mask
 
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "harmonization"
 runner = CliRunner()
@@ -88,7 +88,7 @@ def _mask_image(size=(40, 30), box=(10, 8, 25, 20), value=255) -> Image.Image:
 def test_palette_pull_recolours_only_for_a_monochrome_painting():
     import cv2
 
-    from brushwork.harmonize.post import palette_pull
+    from brushwork.harmonization.post import palette_pull
 
     ramp = np.linspace(0.1, 0.95, 64, dtype=np.float32)[None, :, None]
     sepia = np.broadcast_to(ramp * np.array([1.0, 0.85, 0.62], np.float32), (48, 64, 3))  # one hue per lightness
@@ -230,7 +230,7 @@ def test_pass1_leaves_out_style_layers_the_mask_barely_covers(harmonizer, exampl
     """A Gram target of a few positions copies the matched painting content (example 6's eye)."""
     from brushwork.core.image import to_tensor
     from brushwork.core.vgg import propagate_mask
-    from brushwork.harmonize.passes import _Scale
+    from brushwork.harmonization.passes import _Scale
 
     painting, composite, _, loose = example
     m = to_tensor(loose)[:, :1]
@@ -301,7 +301,7 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path, example):
 def test_cli_suggests_a_lower_style_level_after_a_high_estimate(tmp_path, example, monkeypatch):
     import importlib
 
-    harmonize_mod = importlib.import_module("brushwork.harmonize.passes")  # where the run looks it up
+    harmonize_mod = importlib.import_module("brushwork.harmonization.passes")  # where the run looks it up
     painting, composite, tight, _ = example
     for name, img in (("painting", painting), ("composite", composite), ("mask", tight)):
         img.save(tmp_path / f"{name}.png")

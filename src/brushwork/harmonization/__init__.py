@@ -1,5 +1,5 @@
 """Painterly harmonization (Luan et al. 2018): an object pasted into a painting re-rendered in the
-painting's style.
+painting's style (the job behind :func:`brushwork.harmonize`).
 
 ``settings`` (every option, declared once), ``masks`` (tight and loose masks),
 ``style_level`` (τ from the painting's texture), ``matching`` (patch nearest neighbours),
@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from ..core.errors import SettingsError
-from ..core.image import load_image
+from ..core.lazy import exports
 from ..core.progress import ProgressCallback, silent
-from .passes import Harmonizer
 from .settings import SCHEDULES, HarmonizeResult, HarmonizeSettings, harmonize_fields
-from .style_level import estimate_style_level
+
+if TYPE_CHECKING:
+    from .passes import Harmonizer
+    from .style_level import estimate_style_level
+
+__getattr__ = exports(__name__, {"Harmonizer": ".passes", "estimate_style_level": ".style_level"})
 
 
 def harmonize(
@@ -40,6 +45,9 @@ def harmonize(
     if unknown:
         raise SettingsError(f"unknown setting(s) {', '.join(unknown)}: see `brushwork harmonize --help`.")
     s = replace(HarmonizeSettings(), **settings)  # type: ignore[arg-type]
+    from ..core.image import load_image
+    from .passes import Harmonizer
+
     p_img = painting if isinstance(painting, Image.Image) else load_image(painting, "painting")
     c_img = composite if isinstance(composite, Image.Image) else load_image(composite, "composite")
     result = Harmonizer(s).run(p_img, c_img, mask, loose_mask, progress)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 
 from PIL import Image
 
-from ..core.optim import Outcome
+from ..core.outcome import Outcome
 from ..core.schedule import Scale, coarse_to_fine
 from ..core.settings import ESSENTIAL, Settings, device_setting, setting
 

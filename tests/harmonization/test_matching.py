@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from brushwork.core.vgg import load_vgg, propagate_mask
-from brushwork.harmonize import matching
+from brushwork.harmonization import matching
 
 
 def _brute_force(query: torch.Tensor, target: torch.Tensor, patch: int = 3) -> torch.Tensor:
