@@ -33,7 +33,7 @@ from . import __version__
 from .core import settings as fields_spec
 from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
-from .core.files import SAVE_FORMATS, check_output
+from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs
 from .core.image import load_image, save_image
 from .core.progress import Progress as JobProgress
 from .fastnet.settings import FastSettings
@@ -251,11 +251,13 @@ def _with_settings(settings_cls: type) -> Any:
 def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
                  values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
-    out = check_output(output, overwrite)
+    inputs = input_files([content, *styles, *(masks or []), settings.weights,
+                          settings.init if settings.init not in ("content", "noise") else None])
+    out = check_output(output, overwrite, inputs=inputs)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
         for it in range(settings.save_every, total + 1, settings.save_every):
-            check_output(save_path(out, it), overwrite)
+            check_output(save_path(out, it), overwrite, inputs=inputs)
     c_img = load_image(content, "content image")
     s_imgs = [load_image(p, "style image") for p in styles]
     m_imgs = [load_region_mask(p) for p in masks] if masks else None
@@ -348,10 +350,11 @@ def train(
     **values: Any,
 ) -> None:
     """Train a fast style network for STYLE on a folder of photos (Johnson et al. 2016); runs under torchrun too."""
-    from .fastnet.train import Trainer
+    from .fastnet.train import Trainer, card_path, checkpoint_path, log_path
 
     with _user_errors():
         settings = TrainSettings(**parse_settings(TrainSettings, values))
+        refuse_inputs([output, checkpoint_path(output), log_path(output), card_path(output)], [style])
         trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
         if _is_rank0():
             with ProgressBar("train") as bar:
@@ -362,7 +365,8 @@ def train(
             trainer.run()
 
 
-def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_inputs: tuple[str, ...] = ()
+                  ) -> list[tuple[Path, Path]]:
     """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
     from .fastnet.data import IMAGE_SUFFIXES
 
@@ -377,8 +381,9 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tup
             files.append(p)
         else:
             raise InputError(f"input '{p}' does not exist: check the path.")
+    known = input_files([*extra_inputs, *files])
     if len(inputs) == 1 and not inputs[0].is_dir():
-        return [(files[0], check_output(output, overwrite))]
+        return [(files[0], check_output(output, overwrite, inputs=known))]
     if output.exists() and not output.is_dir():
         raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
     if not output.exists():
@@ -392,7 +397,7 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tup
         if dest in seen:
             raise OutputError(f"'{f}' and '{seen[dest]}' would both be written to '{dest}': rename one of them.")
         seen[dest] = f
-        pairs.append((f, check_output(dest, overwrite)))
+        pairs.append((f, check_output(dest, overwrite, inputs=known)))
     return pairs
 
 
@@ -412,7 +417,7 @@ def fast(
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite)
+        pairs = _plan_outputs(inputs, output, overwrite, (model,))
         start = time.perf_counter()
         stylizer = FastStylizer(model, settings)
         with ProgressBar("fast") as bar:
@@ -484,7 +489,7 @@ def harmonize(
 
     with _user_errors():
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
-        out = check_output(output, overwrite)
+        out = check_output(output, overwrite, inputs=[painting, composite, mask, loose_mask, settings.weights])
         p_img = load_image(painting, "painting")
         c_img = load_image(composite, "composite")
         m_img = load_image(mask, "mask")
@@ -568,7 +573,7 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
                             f"{'not both' if styles else 'one of them'}.")
     if model is not None and preset is not None:
         raise SettingsError("--preset applies to --style only: drop it with --model.")
-    out = check_video_output(output, overwrite)
+    out = check_video_output(output, overwrite, inputs=[source, *(styles or []), model])
     info = probe_video(source)  # refuse a bad input before loading any network
     with VideoProgressBar() as bar:
         if model is not None:

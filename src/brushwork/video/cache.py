@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import OutputError
+from ..core.files import temporary_prefix
 
 
 def file_fingerprint(path: Path) -> str:
@@ -36,8 +37,9 @@ class FrameCache:
     """
 
     def __init__(self, output: Path, key: str, enabled: bool = True) -> None:
-        self.folder = output.parent / f".{output.name}.brushwork-{key[:16]}"
-        self.pattern = f".{output.name}.brushwork-*"
+        prefix = temporary_prefix(output, suffix=f"brushwork-{key[:16]}", random=0)  # fits however long the name
+        self.folder = output.parent / f"{prefix}brushwork-{key[:16]}"
+        self.pattern = f"{prefix}brushwork-*"
         self.parent = output.parent
         self.enabled = enabled
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
