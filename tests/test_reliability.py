@@ -651,36 +651,81 @@ def test_debug_shows_the_traceback(tmp_path, assets):
     assert "does not exist" in str(result.exception)
 
 
-def test_real_ctrl_c_keeps_the_last_good_image(tmp_path, assets):
-    """SIGINT to a real process in the middle of a stylization: exit 130, one line, image kept."""
+def _default_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP as a fresh process has them, whatever the parent
+    does with them (a background job, nohup or a CI runner ignores SIGINT), so the test checks
+    brushwork, not the shell it was started from."""
     import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _child(args: list[str]):
     import subprocess
     import sys
+
+    return subprocess.Popen([sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
+                            env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
+
+
+def _stop(proc, sig: int, ready: Callable[[], bool]) -> str:
+    """Send ``sig`` once ``ready()``; returns stderr."""
+    import subprocess
     import time
 
-    env = make_env(tmp_path, assets)
-    out = env.out / "out.png"
-    args = [sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *BY_NAME["stylize"].args(env)]
-    args[args.index("2")] = "500"  # iterations: long enough to be interrupted
-    args += ["--save-every", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
     deadline = time.monotonic() + 300  # generous: the machine may be busy with other jobs
-    while not (env.out / "out_00002.png").exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
-        _, stderr = proc.communicate(timeout=120)
+        return proc.communicate(timeout=120)[1]
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_real_ctrl_c_keeps_the_last_good_image(tmp_path, assets, signame):
+    """SIGINT (Ctrl-C), SIGTERM (kill, docker stop) or SIGHUP to a real process in the middle of a
+    stylization: exit 130, 143 or 129, one line, the last good image kept, no temporary file."""
+    import signal
+
+    sig = getattr(signal, signame)
+    env = make_env(tmp_path, assets)
+    out = env.out / "out.png"
+    args = BY_NAME["stylize"].args(env)
+    args[args.index("2")] = "500"  # iterations: long enough to be interrupted
+    proc = _child([*args, "--save-every", "1"])
+    stderr = _stop(proc, sig, lambda: (env.out / "out_00002.png").exists())
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == (130 if sig == signal.SIGINT else 128 + sig), stderr
     assert len(lines) == 1 and "interrupted" in lines[0] and str(out) in lines[0], stderr
     with Image.open(out) as img:
         assert img.size == (32, 24)
     assert not [p for p in env.out.iterdir() if ".part" in p.name]
+
+
+def test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file(tmp_path, assets):
+    """The video's temporary .part file went with a plain SIGTERM; now it is removed, the finished
+    frames are kept, and a rerun continues from them."""
+    import signal
+
+    env = make_env(tmp_path, assets)
+    args = [*BY_NAME["video"].args(env), "--style", _f(env, "style"), "--size", "32", "--quality", "single",
+            "--iterations", "2", "--frame-iterations", "300"]
+    args.remove("--model")
+    args.remove(_f(env, "model"))
+    proc = _child(args)
+    stderr = _stop(proc, signal.SIGTERM, lambda: any(env.out.glob(".out.mp4.brushwork-*/000000.png")))
+    assert proc.returncode == 143, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    names = [p.name for p in env.out.rglob("*")]
+    assert not [n for n in names if ".part" in n], names
+    assert "000000.png" in names and not (env.out / "out.mp4").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,6 +742,8 @@ EXIT_CODES = [
     (6, "a weights, model or checkpoint file is missing, damaged, or of another format version (WeightsError)"),
     (7, "the loss became NaN or infinite: the last good result is kept"),
     (130, "interrupted (Ctrl-C): the last good result is kept"),
+    (129, "stopped by SIGHUP (the terminal closed): handled like Ctrl-C, the last good result is kept"),
+    (143, "stopped by SIGTERM (`kill`, `docker stop`, a scheduler): handled like Ctrl-C, the last good result is kept"),
 ]
 
 

@@ -15,7 +15,9 @@ import inspect
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import typing
 from collections.abc import Iterator
@@ -64,6 +66,37 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 _NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
 
 
+#: Signals that end a run like Ctrl-C (the last good result kept, temporaries removed), with exit
+#: code 128 + the signal's number: SIGTERM (kill, docker stop, schedulers) 143, SIGHUP (the
+#: terminal closed) 129.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupts(received: list[int]) -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
+    Ctrl-C path (keep the last good result, remove temporaries) handles them too; ``received`` gets
+    the signal.  A second one during the clean-up is only noted.  The old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(OSError, ValueError):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 class _Commands(typer.core.TyperGroup):
     """The command group, with brushwork's rules for what click would handle itself: global flags
     anywhere, and a usage mistake (unknown option, a value that does not parse, a choice not
@@ -72,9 +105,11 @@ class _Commands(typer.core.TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         args = _global_flags_first(list(sys.argv[1:] if args is None else args))
+        received: list[int] = []
         try:
-            code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
-                                standalone_mode=False, **extra)
+            with _stop_signals_as_interrupts(received):
+                code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
+                                    standalone_mode=False, **extra)
         except _NoArgsIsHelp as exc:
             exc.show()
             code = 0
@@ -82,9 +117,11 @@ class _Commands(typer.core.TyperGroup):
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
             err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
             code = SettingsError.exit_code
-        except typer.Abort:  # Ctrl-C outside a job
+        except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a job
             err.print("interrupted.")
             code = 130
+        if received and code in (0, 130):  # 0: a server that closed itself on the interrupt
+            code = 128 + received[0]
         sys.exit(code if isinstance(code, int) else 0)
 
 
