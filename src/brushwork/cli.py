@@ -35,7 +35,7 @@ from . import __version__
 from .core import settings as fields_spec
 from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
-from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs
+from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
 from .core.image import load_image, save_image
 from .core.progress import Progress as JobProgress
 from .fastnet.settings import FastSettings
@@ -353,14 +353,27 @@ def demo(
     from .assets import DEMO_CONTENT, DEMO_STYLE
 
     with _user_errors():
-        folder.mkdir(parents=True, exist_ok=True)
+        # everything is checked before anything is copied: the settings, then the folder
+        settings_from(None, **parse_settings(StylizeSettings, {"size": size, "quality": quality}))
+        existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists() or p.is_symlink())
+        if not existing.is_dir():
+            what = "a symbolic link to nothing" if not existing.exists() else "a file, not a folder"
+            raise OutputError(f"demo folder '{folder}' cannot be used: '{existing}' is {what}; choose another folder.")
+        if not os.access(existing, os.W_OK):
+            raise OutputError(f"folder '{existing}' is not writable: choose another demo folder.")
         out = folder / "demo.png"
+        if out.exists() and not overwrite:
+            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"could not create the demo folder '{folder}' ({exc.strerror or exc}): "
+                              "choose another folder.") from None
+        check_output(out, overwrite)
         for src in (DEMO_CONTENT, DEMO_STYLE):
             dest = folder / src.name
             if not dest.exists():
-                shutil.copyfile(src, dest)
-        if out.exists() and not overwrite:
-            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+                write_atomically(dest, lambda tmp, src=src: shutil.copyfile(src, tmp))
         err.print(f"painting {DEMO_CONTENT.name} in the style of {DEMO_STYLE.name} at {size} px …")
         _run_stylize(DEMO_CONTENT, [DEMO_STYLE], out, overwrite, None, {"size": size, "quality": quality})
         typer.echo(f"demo result: {out.resolve()}")

@@ -112,6 +112,8 @@ def _open(p: Path) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
     why = what_is(p)
     if why:
         raise WeightsError(f"model '{p}' {why}: name a .safetensors model file.")
+    if not os.access(p, os.R_OK):
+        raise WeightsError(f"model '{p}' cannot be read: check its permissions.")
     try:
         with safe_open(str(p), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
