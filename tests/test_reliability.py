@@ -67,6 +67,8 @@ class Env:
     files: dict[str, Path]
     extra: list[str] = field(default_factory=list)
     max_bytes: int = 50 * 2**20
+    output_name: str | None = None
+    """The output's name when a case renames it (``-o`` given again in ``extra``)."""
 
 
 def _landscape(w: int = 48, h: int = 36, seed: int = 0) -> Image.Image:
@@ -428,6 +430,79 @@ def _upload_bytes(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
     env.max_bytes = 1000
 
 
+def _output_is_input(link: Callable[[Path, Path], None]) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    """The output is the command's main input under another name (a hard or symbolic link), with
+    --overwrite: the input must survive."""
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        path = cmd.output_path(env)
+        assert path is not None
+        link(env.files[cmd.slot], path)
+        env.extra += ["--overwrite"]
+    return prepare
+
+
+def _rename_output(env: Env, cmd: Command, name: str) -> Path:
+    """Give the output another name (typer takes the last ``-o``)."""
+    assert cmd.output is not None
+    path = env.out / name
+    env.extra += ["-o", str(path)]
+    env.output_name = name
+    return path
+
+
+def _long_name(extra: int) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    """An output name ``extra`` bytes longer or shorter than the longest the file system allows."""
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        assert cmd.output is not None
+        suffix = Path(cmd.output).suffix
+        _rename_output(env, cmd, "a" * (os.pathconf(env.out, "PC_NAME_MAX") + extra - len(suffix)) + suffix)
+    return prepare
+
+
+def _dangling_output(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    path = cmd.output_path(env)
+    assert path is not None
+    path.symlink_to(env.out / "gone")
+
+
+def _output_in_a_file(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    (env.out / "afile").write_text("not a folder")
+    _rename_output(env, cmd, f"afile/{cmd.output}")
+
+
+def _unreadable(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    """The input cannot be read (a normal user's chmod 000; root ignores it, so os.access says so too)."""
+    path = env.files[cmd.slot]
+    os.chmod(path, 0)
+    real = os.access
+    mp.setattr(os, "access", lambda p, mode, **kw: False if mode & os.R_OK and Path(p) == path else real(p, mode, **kw))
+
+
+def _unparsable(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    env.extra += ["--steps", "abc"] if cmd.name == "train" else ["--size", "abc"]
+
+
+def _layer_weights(text: str) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        n = 4 if cmd.name == "train" else 5
+        env.extra += [f"--style-layer-weights={text}" + ",1" * (n - 1)]
+        if cmd.name == "video":  # an optimisation setting: the --style mode
+            env.extra += ["--style", _f(env, "style")]
+    return prepare
+
+
+def _nan_model(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    net = TransformerNet(0.25, 1)
+    with torch.no_grad():
+        next(net.parameters()).view(-1)[0] = float("nan")
+    env.files["model"] = save_model(net, ModelInfo(0.25, 1, "test"), env.inp / "nan.safetensors")
+
+
+def _diverging_tiles(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    env.extra += ["--size", "128", "--tile", "64", "--style-weight", "1e300"]
+
+
 ALL = ("stylize", "harmonize", "train", "fast", "export", "video", "upload")
 WRITERS = ("stylize", "harmonize", "train", "fast", "export", "video")
 IMAGES = "stylize harmonize train fast upload"
@@ -445,6 +520,14 @@ CASES = [
          lambda e, c, m: _truncated(e, c, "JPEG"), codes(2, ALL, export=6), r"damaged|truncated|not a brushwork|not a video"),
     Case("truncated-png", "input", "PNG cut off two thirds of the way", lambda e, c, m: _truncated(e, c, "PNG"),
          codes(2, IMAGES), r"damaged|truncated"),
+    Case("fifo", "input", "a named pipe (FIFO) given as the input",
+         lambda e, c, m: _replace(e, c, lambda p: os.mkfifo(p)), codes(2, ALL, export=6, upload=2),
+         r"named pipe|did not arrive"),
+    Case("dev-zero", "input", "/dev/zero given as the input (endless zeros)",
+         lambda e, c, m: e.files.__setitem__(c.slot, Path("/dev/zero")), codes(2, WRITERS, export=6),
+         r"character device"),
+    Case("unreadable", "input", "input without read permission", _unreadable, codes(2, WRITERS, export=6),
+         r"cannot be read|not readable"),
     Case("text-as-image", "input", "a text file named .jpg (video: .mp4, export: .safetensors)",
          lambda e, c, m: _replace(e, c, lambda p: p.write_text("hello, I am not a picture\n" * 20)),
          codes(2, ALL, export=6), r"not an image|not a video|not a brushwork"),
@@ -456,6 +539,12 @@ CASES = [
     Case("bomb", "size", "PNG header claiming 30000×30000 pixels (a decompression bomb)",
          lambda e, c, m: _replace(e, c, lambda p: p.write_bytes(_png_header(30000, 30000))), codes(2, IMAGES),
          r"too large|30000×30000"),
+    Case("unparsable-number", "settings", "--size abc (train: --steps abc)", _unparsable,
+         codes(4, "stylize harmonize train fast video"), r"--size|--steps"),
+    Case("layer-weights-negative", "settings", "--style-layer-weights=-1,1,…", _layer_weights("-1"),
+         codes(4, "stylize train video"), r"at least 0"),
+    Case("layer-weights-nan", "settings", "--style-layer-weights=nan,1,…", _layer_weights("nan"),
+         codes(4, "stylize train video"), r"finite"),
     Case("absurd-size", "size", "--size 100000 (train: --crop 100000)", _absurd_size,
          codes(4, "stylize harmonize train fast video"), r"size|crop"),
     Case("1x1", "size", "a 1×1 image", _tiny(1), codes(0, IMAGES, harmonize=2), r"too small"),
@@ -492,6 +581,18 @@ CASES = [
     Case("unwritable-output", "output", "output folder not writable", _unwritable, codes(3, WRITERS), r"not writable"),
     Case("existing-output", "output", "output exists and no --overwrite", _existing, codes(3, WRITERS),
          r"already exists"),
+    Case("output-is-input", "output", "output is a hard link to the input, with --overwrite",
+         _output_is_input(lambda src, dst: os.link(src, dst)), codes(3, WRITERS), r"is the input"),
+    Case("output-links-to-input", "output", "output is a symbolic link to the input, with --overwrite",
+         _output_is_input(lambda src, dst: dst.symlink_to(src)), codes(3, WRITERS), r"is the input"),
+    Case("output-dangling-link", "output", "output is a symbolic link to nothing", _dangling_output, codes(3, WRITERS),
+         r"symbolic link"),
+    Case("output-name-too-long", "output", "output name longer than the file system allows (refused before work)",
+         _long_name(1), codes(3, WRITERS), r"shorter name"),
+    Case("output-name-longest", "output", "output name 7 bytes shorter than the file system's limit (temporary names "
+         "must still fit)", _long_name(-7), codes(0, "stylize harmonize fast export video")),
+    Case("output-in-a-file", "output", "output folder is a file (-o afile/out.png)", _output_in_a_file,
+         codes(3, WRITERS), r"is a file, not a folder"),
     Case("write-fails", "output", "disk full half way through writing the result (simulated)", _fail_write,
          codes(3, WRITERS), r"could not write|No space"),
     # -- faults during the run
@@ -499,6 +600,8 @@ CASES = [
          codes(130, WRITERS), r"interrupted", keeps=True),
     Case("nan", "fault", "the loss becomes NaN after the first evaluation", _nan, codes(7, OPTIMISERS),
          r"nan", keeps=True),
+    Case("diverges-tiled", "fault", "--style-weight 1e300 in a tiled scale (--size 128 --tile 64)", _diverging_tiles,
+         codes(7, "stylize"), r"nan|infinite|diverge", keeps=True),
     Case("oom-cuda", "fault", "torch.OutOfMemoryError (GPU memory)", _oom(lambda: torch.OutOfMemoryError("CUDA out of memory")),
          codes(5, "stylize harmonize train fast video"), r"smaller --size|smaller --crop"),
     Case("oom-cpu", "fault", "RuntimeError from the CPU allocator",
@@ -510,6 +613,8 @@ CASES = [
     Case("model-corrupt", "model", "model cut in half (train: corrupt checkpoint with --resume; stylize, harmonize: "
          "garbage --weights file)", _bad_model("corrupt"), codes(6, "stylize harmonize train fast export video"),
          r"not a|not readable|damaged"),
+    Case("model-nan", "model", "model whose weights hold NaN", _nan_model, codes(6, "fast export video"),
+         r"NaN"),
     Case("model-version", "model", "model of format version 2 (train: checkpoint of version 99)", _bad_model("version"),
          codes(6, "train fast export video"), r"version"),
 ]
@@ -616,8 +721,9 @@ def test_cell(case: Case, cmd: Command, tmp_path: Path, assets, monkeypatch):
         if cmd.output is None:
             message = f"works ({outcome.stdout})"
         else:
-            message = _check_image(env.out / cmd.output, cmd, case) if cmd.output.endswith(".png") else "works"
-            assert after - before == {cmd.output, *_matches(after, cmd.products)}, after
+            name = env.output_name or cmd.output
+            message = _check_image(env.out / name, cmd, case) if name.endswith(".png") else "works"
+            assert after - before == {name, *_matches(after, cmd.products)}, after
     else:
         assert len(err_lines) == 1, f"wanted one line, got: {outcome.stderr!r}"
         line = err_lines[0]

@@ -114,9 +114,14 @@ class _Commands(typer.core.TyperGroup):
             exc.show()
             code = 0
         except _UsageError as exc:
-            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
-            code = SettingsError.exit_code
+            text = exc.format_message()
+            if text.endswith(" is not readable."):  # typer's own check of a file argument: an input problem
+                err.print(f"[bold red]error:[/] {escape(text.removesuffix('.'))}: check its permissions.")
+                code = InputError.exit_code
+            else:
+                hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+                err.print(f"[bold red]error:[/] {escape(text)}{hint}")
+                code = SettingsError.exit_code
         except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a job
             err.print("interrupted.")
             code = 130
