@@ -345,3 +345,42 @@ def test_optimisation_mode_starts_from_init_and_obeys_the_temporal_loss(content_
     held = st.stylize(frame, start, TemporalTarget(target, torch.full((1, 1, 48, 64), 1e3)))
     assert (free - start).abs().mean() < (free - frame).abs().mean()
     assert (held - target).abs().mean() < 0.7 * (free - target).abs().mean()
+
+
+def test_a_damaged_cached_frame_is_redone_with_everything_after_it(clip, tmp_path):
+    """Resume checks every cached frame, not only the last: a truncated one in the middle (a full
+    disk, a crash) is stylized again, and so is every frame after it."""
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, out, Counting(NetworkFrameStylizer(Flickery()), interrupt_at=5))
+    (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
+    frame = cache / "000002.png"
+    frame.write_bytes(frame.read_bytes()[:-40])
+    again = Counting(NetworkFrameStylizer(Flickery()))
+    result = stylize_video(clip, out, again)
+    assert result.resumed_from == 2 and again.calls == N - 2 and result.frames == N
+
+
+def test_a_full_disk_while_caching_a_frame_leaves_no_frame_under_its_final_name(clip, tmp_path, monkeypatch):
+    import errno
+
+    import brushwork.video.cache as cache_mod
+
+    out = tmp_path / "out.mp4"
+    real, calls = os.fsync, [0]
+
+    def fsync(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(cache_mod.os, "fsync", fsync)
+    with pytest.raises(OutputError, match="No space left on device"):
+        stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
+    (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
+    assert sorted(p.name for p in cache.iterdir()) == ["000000.png", "000001.png"]
+    assert [p.name for p in tmp_path.iterdir() if ".part" in p.name] == []
+    monkeypatch.undo()
+    result = stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
+    assert result.resumed_from == 2 and result.frames == N
