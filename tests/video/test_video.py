@@ -384,3 +384,34 @@ def test_a_full_disk_while_caching_a_frame_leaves_no_frame_under_its_final_name(
     monkeypatch.undo()
     result = stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
     assert result.resumed_from == 2 and result.frames == N
+
+
+@pytest.mark.parametrize(("degrees", "turns"), [(-90, 3), (90, 1), (180, 2)])
+def test_a_rotated_clip_comes_out_upright(tmp_path, degrees, turns):
+    """A phone's portrait clip is stored on its side with a display rotation: brushwork paints the
+    picture as players show it, so the output is upright (and carries no rotation itself)."""
+    src = tmp_path / "phone.mp4"
+    stored = np.zeros((H, W, 3), np.uint8)
+    stored[:, : W // 2] = 255  # left half white, as stored
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=RATE)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.set_display_rotation(degrees)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = i
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    info = probe_video(src)
+    assert info.rotation == turns
+    assert (info.width, info.height) == ((H, W) if turns % 2 else (W, H))
+    dst = tmp_path / "out.mp4"
+    stylize_video(src, dst, NetworkFrameStylizer(nn.Identity()), VideoSettings(temporal_weight=0))
+    frames = read_frames(dst)
+    upright = np.rot90(stored, turns)
+    assert frames[0].shape[:2] == upright.shape[:2]
+    assert np.abs(frames[0].astype(int) - upright.astype(int)).mean() < 20
+    with av.open(str(dst)) as c:
+        assert not next(c.decode(video=0)).rotation
