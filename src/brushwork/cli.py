@@ -36,7 +36,7 @@ from .core import settings as fields_spec
 from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
 from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
-from .core.image import load_image, save_image
+from .core.image import fit_size, load_image, save_image
 from .core.progress import Progress as JobProgress
 from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
@@ -360,6 +360,7 @@ def demo(
     with _user_errors():
         # everything is checked before anything is copied: the settings, then the folder
         settings_from(None, **parse_settings(StylizeSettings, {"size": size, "quality": quality}))
+        fit_size((size, size), size)  # the working-size bounds the run would check after copying
         existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists() or p.is_symlink())
         if not existing.is_dir():
             what = "a symbolic link to nothing" if not existing.exists() else "a file, not a folder"
