@@ -814,6 +814,36 @@ def test_real_ctrl_c_keeps_the_last_good_image(tmp_path, assets, signame):
     assert not [p for p in env.out.iterdir() if ".part" in p.name]
 
 
+def test_nohup_keeps_ignoring_sighup(tmp_path, assets):
+    """A SIGHUP the parent ignores (``nohup brushwork …``) stays ignored: the run goes on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = make_env(tmp_path, assets)
+    args = BY_NAME["stylize"].args(env)
+    args[args.index("2")] = "500"
+
+    def nohup() -> None:
+        _default_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *args,
+                             "--save-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=nohup, env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
+    deadline = time.monotonic() + 300
+    while not (env.out / "out_00002.png").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    later = env.out / "out_00004.png"
+    while not later.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None and later.exists(), proc.communicate()
+    stderr = _stop(proc, signal.SIGINT, lambda: True)
+    assert proc.returncode == 130, stderr
+
+
 def test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file(tmp_path, assets):
     """The video's temporary .part file went with a plain SIGTERM; now it is removed, the finished
     frames are kept, and a rerun continues from them."""
@@ -865,6 +895,14 @@ def render_doc() -> str:
         "and a documented exit code. There is no traceback unless `brushwork --debug …` is given, no",
         "partial output file is left behind, and input files are never modified. Ctrl-C and a loss",
         "that turns NaN keep the last good result and say where it is.",
+        "",
+        "An output that is the same file as an input (any spelling: `./`, `..`, symbolic or hard links,",
+        "letter case) is refused even with `--overwrite`. Output names that the file system cannot hold,",
+        "a symbolic link to nothing as output, and an output folder that is a file are refused before",
+        "any work starts; temporary names always fit. SIGTERM (`kill`, `docker stop`, schedulers) and",
+        "SIGHUP are handled like Ctrl-C: the last good result is kept, temporary files are removed, and",
+        "the exit code is 143 or 129 (tested with real processes: `test_real_ctrl_c_keeps_the_last_good_image`,",
+        "`test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file`).",
         "",
         "## Exit codes",
         "",

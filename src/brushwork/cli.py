@@ -76,7 +76,8 @@ STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasatt
 def _stop_signals_as_interrupts(received: list[int]) -> Iterator[None]:
     """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
     Ctrl-C path (keep the last good result, remove temporaries) handles them too; ``received`` gets
-    the signal.  A second one during the clean-up is only noted.  The old handlers come back after."""
+    the signal.  A second one during the clean-up is only noted.  A signal the parent ignores stays
+    ignored (``nohup brushwork …`` must survive the terminal closing).  The old handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -88,6 +89,8 @@ def _stop_signals_as_interrupts(received: list[int]) -> Iterator[None]:
 
     previous = {}
     for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            continue
         with contextlib.suppress(OSError, ValueError):
             previous[sig] = signal.signal(sig, handler)
     try:
