@@ -639,7 +639,7 @@ def _run(cmd: Command, env: Env, debug: bool = False) -> Outcome:
             return Outcome(exc.exit_code, "", f"error: {exc.message}\n")
         return Outcome(0, f"{img.width}×{img.height}", "")
     args = (["--debug"] if debug else []) + ["-q"] + cmd.args(env) + env.extra
-    result = runner.invoke(app_for_tests(), args)
+    result = runner.invoke(app_for_tests(), args, prog_name="brushwork")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Outcome(result.exit_code, result.stdout, result.stderr)

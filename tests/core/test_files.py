@@ -88,3 +88,32 @@ def test_special_files_are_named_for_what_they_are(tmp_path):
     dangling.symlink_to(tmp_path / "gone.png")
     with pytest.raises(InputError, match="symbolic link"):
         check_readable(dangling, "content image")
+
+
+def test_weights_with_nan_are_refused_on_load():
+    """A VGG weights file holding NaN would paint noise and blame --style-weight: refused as damaged."""
+    import torch
+
+    from brushwork.core.errors import WeightsError
+    from brushwork.core.vgg import _detect_arch, conv_names
+
+    weights, in_ch = {}, 3
+    for name in conv_names("vgg16"):
+        weights[name] = (torch.zeros(4, in_ch, 3, 3), torch.zeros(4))
+        in_ch = 4
+    assert _detect_arch(weights, "w.pth") == "vgg16"
+    weights["conv3_1"][0][0, 0, 0, 0] = float("nan")
+    with pytest.raises(WeightsError, match="NaN"):
+        _detect_arch(weights, "w.pth")
+
+
+def test_a_special_file_as_weights_is_named(tmp_path):
+    from brushwork.core.errors import WeightsError
+    from brushwork.core.vgg import load_weights
+
+    fifo = tmp_path / "w.pth"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightsError, match="named pipe"):
+        load_weights(fifo)
+    with pytest.raises(WeightsError, match="is a folder"):
+        load_weights(tmp_path)
