@@ -43,7 +43,7 @@ CHOICES: dict[str, list[str]] = {
     "optimizer": ["lbfgs", "adam"],
     "pooling": ["max", "avg"],
     "preprocessing": ["caffe", "torch"],
-    "init": ["content", "noise"],
+    "init": ["matched", "content", "noise"],
     "flow_preset": ["ultrafast", "fast", "medium"],
     "x264_preset": ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"],
 }
