@@ -302,7 +302,7 @@ def _is_rank0() -> bool:
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
-    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (COCO train2014 is the usual set).",
+    data: Annotated[Path, typer.Option("--data", help="Folder of training photos, or a corpus manifest.csv (its train-split photos).",
                                        show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors); the checkpoint, "
                                          "CSV log and model card go beside it.", show_default=False)],
