@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,23 @@ def test_previews_and_validation_losses_follow_the_run(tmp_path: Path, content_i
         assert [r["step"] for r in csv.DictReader(fh)] == ["2", "3", "4"]
     train(STYLE, manifest, model, steps=1, preview_every=0, overwrite=True, **TINY)
     assert not list((tmp_path / "m.preview").iterdir())  # a fresh run drops the old run's sheets
+
+
+def test_styles_sheet_paints_the_photo_in_every_style(tmp_path: Path, content_img: Image.Image) -> None:
+    from brushwork.fastnet.modelfile import shipped_styles
+
+    photo = tmp_path / "photo.png"
+    content_img.save(photo)
+    sheet = tmp_path / "sheet.png"
+    r = runner.invoke(app, ["-q", "styles", "--sheet", str(photo), "-o", str(sheet), "--size", "48"])
+    assert r.exit_code == 0, r.output
+    n = len(shipped_styles()) + 1  # the photo itself, then each style
+    cols = math.ceil(math.sqrt(n))
+    w, h = content_img.resize((48, round(48 * content_img.height / content_img.width))).size
+    assert Image.open(sheet).size == (cols * w, math.ceil(n / cols) * (h + 18))
+    r = runner.invoke(app, ["-q", "styles", "--sheet", str(photo), "-o", str(sheet)])
+    assert r.exit_code == 3 and "--overwrite" in r.output  # never overwritten silently
+    r = runner.invoke(app, ["-q", "styles", "--sheet", str(photo)])
+    assert r.exit_code == 4 and "-o" in r.output
+    r = runner.invoke(app, ["-q", "styles", "--sheet", str(tmp_path / "none.jpg"), "-o", str(tmp_path / "s.png")])
+    assert r.exit_code == 2 and not (tmp_path / "s.png").exists()
