@@ -35,7 +35,7 @@ mkdir -p "$OUT"
 
 S="$SHARED/data/styles"
 P="$SHARED/data/training/paintings"
-# name|painting file: order = training order within a pass.
+# name|painting file[|extra train options for that style]: order = training order within a pass.
 GALLERY=(
   "the_scream|$S/the_scream.jpg"
   "starry_night|$S/starry_night.jpg"
@@ -57,7 +57,8 @@ esac
 
 [ -f "$DATA" ] || [ -d "$DATA" ] || { echo "no training data at $DATA: set SHARED or DATA" >&2; exit 2; }
 for entry in "${GALLERY[@]}"; do
-  [ -f "${entry#*|}" ] || { echo "painting ${entry#*|} is missing: set SHARED" >&2; exit 2; }
+  IFS='|' read -r _ painting _ <<< "$entry"
+  [ -f "$painting" ] || { echo "painting $painting is missing: set SHARED" >&2; exit 2; }
 done
 
 ckpt_step() {  # the step a checkpoint holds, 0 when there is none
@@ -67,7 +68,8 @@ ckpt_step() {  # the step a checkpoint holds, 0 when there is none
 
 for target in $STEPS; do
   for entry in "${GALLERY[@]}"; do
-    name="${entry%%|*}"; painting="${entry#*|}"
+    IFS='|' read -r name painting extra <<< "$entry"
+    read -r -a extra_args <<< "${extra:-}"
     if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
     model="$OUT/$name.safetensors"
     done_steps="$(ckpt_step "$OUT/$name.ckpt")"
@@ -75,7 +77,7 @@ for target in $STEPS; do
     if [ "$done_steps" -gt 0 ]; then mode=(--resume); else mode=(--overwrite); fi
     echo "$(date -u +%FT%TZ) $name: step $done_steps → $target" | tee -a "$OUT/gallery.log"
     "${RUN[@]}" "$PY" -m brushwork.cli -q train "$painting" --name "$name" --data "$DATA" -o "$model" "${mode[@]}" \
-      "${RECIPE[@]}" "${DEV[@]}" --steps "$target" >> "$OUT/$name.train.log" 2>&1 \
+      "${RECIPE[@]}" ${extra_args[@]+"${extra_args[@]}"} "${DEV[@]}" --steps "$target" >> "$OUT/$name.train.log" 2>&1 \
       || echo "$(date -u +%FT%TZ) $name: failed, see $OUT/$name.train.log" | tee -a "$OUT/gallery.log"
   done
 done
