@@ -30,7 +30,7 @@ from brushwork.image import write_atomically  # noqa: E402
 
 SHARED = HERE.parent / "shared" / "data"
 MANIFEST = SHARED / "training" / "manifest.csv"
-NEURAL_STYLE = "example style image of jcjohnson/neural-style (MIT), kept in the project's shared data"
+NEURAL_STYLE = "example style image of jcjohnson/neural-style (MIT) as the project's shared data keeps it"
 #: name → (file under shared/data, painting, kind of painting, where the picture comes from)
 PAINTINGS: dict[str, tuple[str, str, str, str]] = {
     "the_scream": ("styles/the_scream.jpg", "Edvard Munch, *The Scream*, 1893 (Munch d. 1944)",
@@ -91,6 +91,8 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
         source = (f"shared training corpus, manifest row `{row['file']}` (source {row['source']} @ "
                   f"{row['commit_or_version'][:12]}, `{row['original_path']}`, sha1 {row['sha1']}; "
                   f"manifest: \"{row['artist_and_title']}\"; split {row['split']})")
+    else:
+        source = f"`../shared/data/{rel}`, the {source}"
     model = load_model(runs / f"{name}.safetensors")
     info = model.info
     info.extra["style_source"] = painting + " (public domain)"
