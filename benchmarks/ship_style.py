@@ -1,6 +1,8 @@
 """Ship a trained gallery style: model, model card and the painting, into src/brushwork/fastnet/styles/.
 
     python benchmarks/ship_style.py NAME [--runs /work/train-runs/gallery] [--overwrite]
+    python benchmarks/ship_style.py starry_night --painting-only      # a kept model: painting + card note only
+    python benchmarks/ship_style.py starry_night_lite --painting-only --painting-of starry_night
 
 NAME must be one of ``PAINTINGS`` below (the gallery of benchmarks/train_gallery.sh).  The model
 is copied with its header's ``style_source`` and ``data`` rewritten to say which painting and
@@ -125,14 +127,46 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
     print(f"shipped {name}: {e.get('steps')} steps → {dest}")
 
 
+def bundle_painting(name: str, painting_of: str | None = None) -> None:
+    """For a model kept from before the corpus (no retraining): bundle its painting and name it in the card.
+
+    ``painting_of`` is the gallery style whose painting a model shares (``starry_night_lite`` →
+    ``starry_night``): then the card points at that style's picture instead of a second copy.
+    """
+    key = painting_of or name
+    rel, painting, kind, source = PAINTINGS[key]
+    card = STYLES_DIR / f"{name}.md"
+    text = card.read_text(encoding="utf-8")
+    if "**Painting**" in text:
+        return
+    if painting_of is None:
+        img = Image.open(SHARED / rel).convert("RGB")
+        img.thumbnail((PAINTING_SIDE, PAINTING_SIDE), Image.Resampling.LANCZOS)
+        write_atomically(STYLES_DIR / f"{name}.jpg", lambda tmp: img.save(tmp, format="JPEG", quality=90), overwrite=True)
+        where = f"Bundled as `{name}.jpg` ({img.width}×{img.height})"
+    else:
+        where = f"The same picture as `{key}`'s, bundled as `{key}.jpg`"
+    card.write_text(text.rstrip("\n") + "\n\n" + (
+        f"**Painting**: {painting}; {kind}. Public domain (the painter died before 1956; a faithful photo of a "
+        f"two-dimensional public-domain painting is public domain too). {where}; source: `../shared/data/{rel}`, "
+        f"the {source}. Not retrained on the corpus: see the styles' README.\n"), encoding="utf-8")
+    print(f"bundled the painting of {name}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("names", nargs="+", choices=sorted(PAINTINGS))
+    ap.add_argument("names", nargs="+", choices=sorted([*PAINTINGS, "starry_night_lite"]))
     ap.add_argument("--runs", type=Path, default=Path("/work/train-runs/gallery"))
     ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--painting-only", action="store_true",
+                    help="keep the shipped model (not retrained): only bundle its painting and name it in its card")
+    ap.add_argument("--painting-of", help="with --painting-only: the style whose bundled painting this model shares")
     args = ap.parse_args()
     for name in args.names:
-        ship(name, args.runs, args.overwrite)
+        if args.painting_only:
+            bundle_painting(name, args.painting_of)
+        else:
+            ship(name, args.runs, args.overwrite)
     return 0
 
 
