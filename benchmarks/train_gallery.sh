@@ -10,8 +10,9 @@
 # pass's step count is skipped.  Rerun the same command to continue after any stop.
 #
 #   cpu (default): width 0.5, 128 px crops, batch 4, style image at 384 px, one thread
-#                  (OMP_NUM_THREADS=1, nice 10): about 1 s/step on the 2-core dev machine, so
-#                  STEPS="400 800" takes about 2 h for the eight styles.
+#                  (OMP_NUM_THREADS=1, nice 10): about 1 s/step on the idle 2-core dev machine
+#                  (2.5-4 s/step when other jobs load it), so a pass of 300 steps over the seven
+#                  styles takes 35 min to 2 h.
 #   gpu:           the same network and losses (so a GPU pass continues a CPU run: batch and crop are
 #                  part of the run's identity) with workers for data loading.  A GPU can afford far
 #                  more steps: STEPS="400 800 4000".
@@ -28,7 +29,7 @@ OUT="${2:-/work/train-runs/gallery}"
 SHARED="${SHARED:-$HERE/../shared}"
 DATA="${DATA:-$SHARED/data/training/manifest.csv}"
 PY="${PYTHON:-python}"
-STEPS="${STEPS:-400 800}"
+STEPS="${STEPS:-300 400 600 800}"
 ONLY="${ONLY:-}"          # e.g. ONLY="the_scream shipwreck" trains just those
 export PYTHONPATH="$HERE/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
@@ -46,9 +47,9 @@ GALLERY=(
   "composition_viii|$P/rsart_105full.jpg|--style-weight 3"
   "golden_adele|$P/rsart_50full.jpg|--style-weight 3"
   "water_lily_pond|$P/rsart_216full.jpg|--style-weight 3"
+  "roerich_mountains|$P/rsart_234full.jpg|--style-weight 3"
   "woman_with_hat|$S/woman-with-hat-matisse.jpg|--style-weight 3"
   "shipwreck|$S/shipwreck.jpg|--style-weight 3"
-  "roerich_mountains|$P/rsart_234full.jpg|--style-weight 3"
 )
 # Recipe (shared by both profiles; see the module docstring of brushwork.fastnet.train for the losses).
 RECIPE=(--width 0.5 --crop 128 --batch-size 4 --style-size 384 --learning-rate 1e-3
