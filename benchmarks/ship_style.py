@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import platform
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "src"))
 
-from brushwork.fastnet.modelfile import STYLES_DIR, load_model, save_model  # noqa: E402
+from brushwork.fastnet.model import TransformerNet  # noqa: E402
+from brushwork.fastnet.modelfile import STYLES_DIR, ModelInfo, load_model, save_model  # noqa: E402
 from brushwork.fastnet.train import write_card  # noqa: E402
 from brushwork.image import write_atomically  # noqa: E402
 
@@ -85,6 +90,28 @@ def val_summary(path: Path) -> str:
             "8 fixed val-split photos, 128 px centre crops, the training losses")
 
 
+def newest_state(runs: Path, name: str) -> tuple[TransformerNet, ModelInfo]:
+    """The run's model, or its checkpoint when that is further on (a run stopped in the middle of a pass)."""
+    path, ckpt_path = runs / f"{name}.safetensors", runs / f"{name}.ckpt"
+    model = load_model(path) if path.exists() else None
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.exists() else None
+    if model is not None and (ckpt is None or int(ckpt["step"]) <= int(model.info.extra.get("steps", 0))):
+        return model.net, model.info
+    if ckpt is None:
+        raise SystemExit(f"no model or checkpoint of {name} in {runs}")
+    settings = json.loads(ckpt["settings"])
+    net = TransformerNet(settings["width"], settings["blocks"])
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    info = ModelInfo(width=settings["width"], blocks=settings["blocks"], style=ckpt["style"], extra={
+        "steps": int(ckpt["step"]), "resolution": settings["crop"], "batch_size": settings["batch_size"],
+        "training_seconds": round(float(ckpt["seconds"]), 1), "machine": f"CPU ({platform.machine()}, 2 cores, 1 threads)",
+        "settings": {k: v for k, v in settings.items() if k not in ("device", "workers", "weights")},
+        "created": time.strftime("%Y-%m-%d", time.gmtime()), "from_checkpoint": True,
+    })
+    return net, info
+
+
 def ship(name: str, runs: Path, overwrite: bool) -> None:
     rel, painting, kind, source = PAINTINGS[name]
     rows = manifest_rows()
@@ -95,12 +122,11 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
                   f"manifest: \"{row['artist_and_title']}\"; split {row['split']})")
     else:
         source = f"`../shared/data/{rel}`, the {source}"
-    model = load_model(runs / f"{name}.safetensors")
-    info = model.info
+    net, info = newest_state(runs, name)
     info.extra["style_source"] = painting + " (public domain)"
     info.extra["data"] = data_line(rows)
     dest = STYLES_DIR / f"{name}.safetensors"
-    save_model(model.net, info, dest, overwrite=overwrite)
+    save_model(net, info, dest, overwrite=overwrite)
     card = dest.with_suffix(".md")
     write_card(info, card)
     img = Image.open(SHARED / rel).convert("RGB")
