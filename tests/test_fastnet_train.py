@@ -123,3 +123,18 @@ def test_styles_sheet_paints_the_photo_in_every_style(tmp_path: Path, content_im
     assert r.exit_code == 4 and "-o" in r.output
     r = runner.invoke(app, ["-q", "styles", "--sheet", str(tmp_path / "none.jpg"), "-o", str(tmp_path / "s.png")])
     assert r.exit_code == 2 and not (tmp_path / "s.png").exists()
+
+
+def test_gallery_styles_bundle_their_public_domain_paintings() -> None:
+    from brushwork.fastnet.modelfile import STYLES_DIR, shipped_styles
+
+    styles = shipped_styles()
+    assert len(styles) >= 8
+    for name in styles:
+        card = (STYLES_DIR / f"{name}.md").read_text(encoding="utf-8")
+        assert "**Painting**" in card and "Public domain" in card, name
+        bundled = STYLES_DIR / f"{name}.jpg"
+        if f"`{name}.jpg`" in card:
+            assert max(Image.open(bundled).size) <= 512, name
+        else:
+            assert "bundled as" in card, name  # it shares another style's picture, named in the card
