@@ -138,3 +138,33 @@ def test_gallery_styles_bundle_their_public_domain_paintings() -> None:
             assert max(Image.open(bundled).size) <= 512, name
         else:
             assert "bundled as" in card, name  # it shares another style's picture, named in the card
+
+
+def test_sigterm_stops_with_a_checkpoint(tmp_path: Path, content_img: Image.Image) -> None:
+    """`kill` on a long run keeps its steps: the checkpoint is written, and --resume goes on from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    manifest = _corpus(tmp_path / "corpus", content_img)
+    model = tmp_path / "m.safetensors"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "brushwork.cli", "-q", "train", str(STYLE), "--data", str(manifest), "-o", str(model),
+           "--steps", "100000", "--checkpoint-every", "0", "--preview-every", "0", "--crop", "32", "--batch-size", "1",
+           "--width", "0.25", "--blocks", "1", "--style-size", "64", "--log-every", "1", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = model.with_suffix(".log.csv")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" in out, out
+    step = int(torch.load(model.with_suffix(".ckpt"), weights_only=True)["step"])
+    assert step >= 3
+    r = train(STYLE, manifest, model, steps=step + 1, preview_every=0, resume=True,
+              **{**TINY, "batch_size": 1, "checkpoint_every": 0})
+    assert r.step == step + 1

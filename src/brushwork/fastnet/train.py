@@ -38,6 +38,8 @@ import json
 import math
 import os
 import platform
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -219,6 +221,26 @@ class Trainer:
         self.rank, self.world, self.local_rank = _dist_env()
         self.started_dist = False
 
+    @contextlib.contextmanager
+    def _term_saves(self) -> Any:
+        """SIGTERM (``kill``, a batch system's time limit) stops the run like Ctrl-C: with a checkpoint.
+
+        A long CPU run is stopped and continued many times; without this, a plain ``kill`` would lose
+        every step since the last periodic checkpoint.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        before = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, before)
+
     # -- set-up ------------------------------------------------------------------------------
     def _check_outputs(self) -> None:
         ckpt = checkpoint_path(self.output)
@@ -302,7 +324,8 @@ class Trainer:
         device = self._device()
         self._init_dist(device)
         try:
-            return self._run(files, device, progress if self.rank == 0 else silent)
+            with self._term_saves():
+                return self._run(files, device, progress if self.rank == 0 else silent)
         except BaseException:
             # A run that failed before its first checkpoint cannot be resumed: leave no log behind.
             if self.rank == 0 and not self.resume and not checkpoint_path(self.output).exists():
