@@ -400,8 +400,8 @@ def _is_rank0() -> bool:
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
-    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (COCO train2014 is the usual set).",
-                                       show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Folder of training photos, or a corpus manifest.csv "
+                                       "(its train-split photos).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors); the checkpoint, "
                                          "CSV log and model card go beside it.", show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model and start afresh.")] = False,
@@ -503,11 +503,21 @@ def export(
 
 
 @app.command()
-def styles() -> None:
-    """List the shipped fast styles (use a name as MODEL in `brushwork fast`)."""
+def styles(
+    sheet: Annotated[Path | None, typer.Option("--sheet", help="Paint this photo in every shipped style into one "
+                                               "sheet (needs -o).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The sheet's file (.png, .jpg, .webp).",
+                                                show_default=False)] = None,
+    size: Annotated[int, typer.Option("--size", help="Longest side of each picture in the sheet, in px.")] = 384,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+) -> None:
+    """List the shipped fast styles (use a name as MODEL in `brushwork fast`), or paint a sheet of them all."""
     from .fastnet.modelfile import read_info, shipped_styles
 
     with _user_errors():
+        if sheet is not None or output is not None:
+            _style_sheet(sheet, output, size, overwrite)
+            return
         found = shipped_styles()
         if not found:
             typer.echo("no shipped styles")
@@ -521,6 +531,22 @@ def styles() -> None:
         wide = [max((len(r[k]) for r in rows), default=0) for k in (0, 1)]
         for name, painting, about in rows:
             typer.echo(f"{name:{wide[0]}}  {painting:{wide[1]}}  {about}")
+
+
+def _style_sheet(photo: Path | None, output: Path | None, size: int, overwrite: bool) -> None:
+    from .fastnet.gallery import style_sheet
+
+    if photo is None or output is None:
+        raise SettingsError("styles --sheet needs a photo and -o OUTPUT: brushwork styles --sheet photo.jpg -o sheet.png.")
+    if not 32 <= size <= 4096:
+        raise SettingsError(f"size must be between 32 and 4096 px, not {size}.")
+    if not photo.is_file():
+        raise InputError(f"photo '{photo}' does not exist: check the path.")
+    check_output(output, overwrite, inputs=[photo])
+    with ProgressBar("styles") as bar:
+        img = style_sheet(load_image(photo, "photo"), size=size, progress=bar)
+    save_image(img, output, overwrite)
+    err.print(f"wrote {output}")
 
 
 # ---------------------------------------------------------------------------------------------
