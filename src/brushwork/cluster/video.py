@@ -360,19 +360,27 @@ def run_video(
         stage = f"segments on {result.workers}"
         began = time.perf_counter()
         try:
-            while waiting or running:
-                while waiting and len(running) < shape.count:
-                    seg = waiting.pop(0)
-                    running[task.remote(str(info.path), str(work), seg, recipe, s, tally)] = seg
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-                for ref in ready:
-                    seg = running.pop(ref)
-                    records[seg.index] = ray.get(ref)
-                    tally.report.remote(seg.index, len(records[seg.index]["times"]))
-                done = ray.get(tally.total.remote())
-                fps = done / max(time.perf_counter() - began, 1e-9)
-                progress(Progress(job="video", stage=stage, step=done, steps=total, done=done, total=total,
-                                  parts={"fps": fps}))
+            try:
+                while waiting or running:
+                    while waiting and len(running) < shape.count:
+                        seg = waiting.pop(0)
+                        running[task.remote(str(info.path), str(work), seg, recipe, s, tally)] = seg
+                    ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+                    for ref in ready:
+                        seg = running.pop(ref)
+                        records[seg.index] = ray.get(ref)
+                        tally.report.remote(seg.index, len(records[seg.index]["times"]))
+                    done = ray.get(tally.total.remote())
+                    fps = done / max(time.perf_counter() - began, 1e-9)
+                    progress(Progress(job="video", stage=stage, step=done, steps=total, done=done, total=total,
+                                      parts={"fps": fps}))
+            except BaseException:
+                # when the driver stays connected (an API caller's own cluster), stop its segments: a rerun
+                # would otherwise race them for the same files
+                for ref in running:
+                    ray.cancel(ref, force=True)
+                ray.wait(list(running), num_returns=len(running), timeout=30)
+                raise
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted; the finished segments are kept in {work}: run the same command again "
                               "to continue.") from None
