@@ -53,7 +53,9 @@ def run(job: ImageJob, photos: list[Path], out: Path, options: ClusterOptions) -
     result = run_images(job, [(p, out / p.name) for p in photos], False, options,
                         progress=lambda p: done.append(time.perf_counter()) if p.done else None)
     total = time.perf_counter() - start
-    steady = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else float("nan")
+    # steady: images finished after the first batch, over the time since it finished (start-up excluded)
+    b = job.batch_size()
+    steady = (len(done) - b) / (done[-1] - done[b - 1]) if len(done) > b and done[-1] > done[b - 1] else float("nan")
     assert result.written == len(photos), result
     return len(photos) / total, steady, result.workers
 

@@ -177,7 +177,7 @@ def _quiet_ray_data(ray: Any) -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     for name in ("ray.data", "ray"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run_images(
