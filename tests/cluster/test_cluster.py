@@ -111,7 +111,7 @@ def _map_workers() -> set[int]:
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path, content_img, style_file):
-    n = 6
+    n = 5
     src = photos(tmp_path / "in", content_img, n, side=32)
     one = runner.invoke(app, ["stylize", str(src), str(style_file), "-o", str(tmp_path / "one"), "--size", "32",
                               "--quality", "single", "--iterations", "6", "--device", "cpu", "-q"])
