@@ -250,7 +250,7 @@ def _with_settings(settings_cls: type) -> Any:
 _RayAddress = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS", rich_help_panel="Cluster", show_default=False,
     help="Run on a Ray cluster: local (a private one on this computer, for this run), auto or ray://HOST:10001 "
-    "(an existing one). Outputs that exist are skipped, so a rerun continues. Needs `pip install 'brushwork[cluster]'`.")]
+    "(an existing one). Outputs that exist are skipped, so a rerun continues. Needs `pip install 'brushwork\\[cluster]'`.")]
 _GpusPerWorker = Annotated[float | None, typer.Option(
     "--gpus-per-worker", rich_help_panel="Cluster", show_default=False,
     help="--ray: GPUs each worker holds (default: 1 when the cluster has GPUs, else CPU workers).")]

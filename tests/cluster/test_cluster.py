@@ -141,6 +141,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_writes_nothing_twice(tmp_path
         str(src / "broken.jpg")]
     assert result.present <= 1  # only an image finished by the killed worker can be found rather than written
     assert killed not in result.pids or len(result.pids) > 1
+    assert not [p.name for p in (tmp_path / "ray").iterdir() if p.name.endswith(".part")]  # a killed write is swept
     for name in outputs(tmp_path / "one"):  # optimisation: the same picture up to float noise
         diff = np.abs(pixels(tmp_path / "one" / name) - pixels(tmp_path / "ray" / name))
         assert diff.mean() < 3.0 and diff.max() <= 40, (name, diff.mean(), diff.max())
@@ -217,3 +218,13 @@ def test_options_and_missing_cluster_are_one_line_errors(tmp_path, content_img):
     bad = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(tmp_path / "o"), "--ray", "local",
                               "--gpus-per-worker", "1"])
     assert bad.exit_code == 5 and "has none" in bad.output
+
+
+def test_temporary_files_of_a_killed_write_are_swept_once_the_output_is_complete(tmp_path):
+    from brushwork.cluster.images import _sweep
+
+    (tmp_path / "a.png").write_bytes(b"done")
+    for name in (".a.png.k3j_x9q2.part", ".b.png.zz1yy2xx.part", ".notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    _sweep([tmp_path / "a.png", tmp_path / "b.png"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.png.zz1yy2xx.part", ".notes.txt", "a.png"]

@@ -16,6 +16,7 @@ present, not written again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -245,5 +246,23 @@ def run_images(
             if isinstance(cause, BrushworkError):
                 raise cause from None
             raise
+    _sweep([d for _, d in todo])
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _sweep(dests: Sequence[Path]) -> None:
+    """Remove the temporary files a killed worker left beside outputs that are now complete
+    (``.<name>.<random>.part``, see :func:`brushwork.core.files.write_atomically`)."""
+    names: dict[Path, set[str]] = {}
+    for d in dests:
+        names.setdefault(d.parent, set()).add(d.name)
+    for folder, wanted in names.items():
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                n = entry.name
+                if n.startswith(".") and n.endswith(".part"):
+                    base = n[1:].rsplit(".", 2)[0]
+                    if base in wanted and (folder / base).exists():
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
