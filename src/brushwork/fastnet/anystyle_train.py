@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 from torch.nn import functional as F
+from torch.utils.data import DataLoader
 
 from ..core.errors import BrushworkError, InputError, OutputError, SettingsError
 from ..core.image import fit_size, load_image, resize, to_pil, to_tensor
@@ -52,7 +53,9 @@ from .modelfile import save_model
 CONTENT_LAYERS = ("relu2_2",)
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 STYLE_LAYER_WEIGHTS = (1.0, 5.0, 0.5, 20.0)
-RESUMABLE = {"steps", "time_limit", "device", "checkpoint_every", "log_every", "val_every", "threads"}
+#: Settings that may change on --resume (they do not change what is computed, or only when it stops).
+RESUMABLE = {"steps", "time_limit", "device", "checkpoint_every", "log_every", "val_every", "threads", "workers",
+             "weights", "init"}
 CHECKPOINT = "checkpoint.pt"
 MODEL_NAME = "arbitrary.safetensors"
 
@@ -79,6 +82,10 @@ class AnyTrainSettings:
     threads: int = 0
     val_photos: int = 4
     val_paintings: int = 6
+    workers: int = 0
+    amp: bool = False
+    weights: str = ""
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -140,8 +147,10 @@ class AnyTrainer:
             if style_feats is None:
                 f = self.vgg(y, STYLE_LAYERS)
                 style_feats = {k: gram(f[k]) for k in STYLE_LAYERS}
-        out = model(x, y)
-        feats = self.vgg(out, sorted({*CONTENT_LAYERS, *STYLE_LAYERS}))
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.s.amp and x.device.type == "cuda"):
+            out = model(x, y).float()
+            feats = self.vgg(out, sorted({*CONTENT_LAYERS, *STYLE_LAYERS}))
+        feats = {k: v.float() for k, v in feats.items()}
         content = sum(F.mse_loss(feats[k], c_feats[k]) for k in CONTENT_LAYERS) * (s.content_weight / len(CONTENT_LAYERS))
         style = sum(w * F.mse_loss(gram(feats[k]), style_feats[k]) for k, w in zip(STYLE_LAYERS, STYLE_LAYER_WEIGHTS))
         style = style * (s.style_weight / len(STYLE_LAYERS))
@@ -218,7 +227,7 @@ class AnyTrainer:
             torch.backends.cudnn.allow_tf32 = True
         photos = read_manifest(self.data, "photo", "train")
         paintings = read_manifest(self.data, "painting", "train")
-        self.vgg = load_vgg(None, "max", "caffe", device)
+        self.vgg = load_vgg(s.weights or None, "max", "caffe", device)
         torch.manual_seed(s.seed)
         model = AnyStyleModel(s.width, s.blocks, s.code_dim, s.style_crop).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
@@ -226,18 +235,24 @@ class AnyTrainer:
         if self.resume:
             ck = torch.load(ckpt_file, map_location="cpu", weights_only=True)
             saved = json.loads(ck["settings"])
-            changed = sorted(k for k, v in _jsonable(s).items() if k not in RESUMABLE and saved.get(k) != v)
+            defaults = _jsonable(AnyTrainSettings())
+            changed = sorted(k for k, v in _jsonable(s).items() if k not in RESUMABLE and saved.get(k, defaults[k]) != v)
             if changed:
                 raise SettingsError(f"--resume: these settings differ from the run's: {', '.join(changed)}.")
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             step, seconds = int(ck["step"]), float(ck["seconds"])
+        elif s.init:  # start from another run's weights (e.g. a GPU run continued on the CPU at another crop)
+            model.load_state_dict(torch.load(s.init, map_location="cpu", weights_only=True)["model"])
         vx, vy = self._val_set(device)
         if step >= s.steps:
             return step
         pb = StepBatches(len(photos), s.batch_size, s.seed, start=step, stop=s.steps)
         qb = StepBatches(len(paintings), s.batch_size, s.seed + 1, start=step, stop=s.steps)
-        pdata, qdata = CropDataset(photos, s.crop), CropDataset(paintings, s.style_crop)
+        loaders = [DataLoader(CropDataset(files, crop), batch_sampler=batches, num_workers=s.workers,
+                              pin_memory=device.type == "cuda", persistent_workers=s.workers > 0,
+                              prefetch_factor=4 if s.workers else None)
+                   for files, crop, batches in ((photos, s.crop, pb), (paintings, s.style_crop, qb))]
         clock = time.perf_counter() - seconds
         session = time.perf_counter()
         log = self.run / "train.csv"
@@ -245,9 +260,8 @@ class AnyTrainer:
             log.write_text("step,seconds,loss,content,style,tv\n")
         model.train()
         try:
-            for pkeys, qkeys in zip(pb, qb):
-                x = torch.stack([pdata[k] for k in pkeys]).to(device, non_blocking=True)
-                y = torch.stack([qdata[k] for k in qkeys]).to(device, non_blocking=True)
+            for xb, yb in zip(*loaders):
+                x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 loss, parts, _ = self.losses(model, x, y)
                 value = float(loss.detach())
                 if not math.isfinite(value):
@@ -293,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, required=True, help="run folder (checkpoint, logs, previews, model)")
     ap.add_argument("--resume", action="store_true")
     for f in fields(AnyTrainSettings):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+        if isinstance(f.default, bool):
+            ap.add_argument("--" + f.name.replace("_", "-"), action="store_true")
+        else:
+            ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
     a = ap.parse_args(argv)
     s = AnyTrainSettings(**{f.name: getattr(a, f.name) for f in fields(AnyTrainSettings)})
     try:
