@@ -9,7 +9,8 @@ Two parts, both small convolutional networks, no VGG at inference:
   turns the 2 × (c1 + c2 + c3 + c3) numbers into the painting's **code**, ``CODE_DIM`` numbers.
 * :class:`ArbitraryNet` is brushwork's Johnson network (:mod:`.model`, same layers, widths and
   ONNX tricks) whose instance norms are *conditional*: their scale and shift (γ, β), one pair per
-  channel of every normalised layer, are a linear function of the code instead of fixed weights (0.58 M parameters at width 0.5, 5 blocks)
+  channel of every normalised layer, are a linear function of the code instead of fixed
+  weights (0.58 M parameters at width 0.5, 5 blocks)
   (conditional instance norm, Dumoulin et al. 2017; with the code predicted from the painting,
   Ghiasi et al. 2017).  ``forward(photo, code)``.
 

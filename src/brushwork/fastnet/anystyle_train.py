@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from ..core.errors import BrushworkError, InputError, OutputError, SettingsError
-from ..core.image import fit_size, load_image, resize, to_pil, to_tensor
+from ..core.image import load_image, to_pil, to_tensor
 from ..core.losses import TVLoss, gram
 from ..core.vgg import load_vgg
 from .anystyle import AnyStyleModel, make_info
