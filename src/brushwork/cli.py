@@ -443,7 +443,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export a fast style model to another format (ONNX)."""
-    from .fastnet.export import export_onnx
+    from .fastnet.anyinfer import export_onnx
 
     with _user_errors():
         if not onnx:

@@ -218,4 +218,32 @@ def loaded_model(style_model: str | os.PathLike[str]) -> tuple[LoadedAnyStyle, C
     return _LOADED[key]
 
 
-__all__ = ["AnyStyleStylizer", "export_anystyle", "is_painting", "painting_backend"]
+def fast_stylize(model: str | os.PathLike[str] | FastModel | Image.Image | Sequence[str | os.PathLike[str] | Image.Image],
+                 image: str | os.PathLike[str] | Image.Image, masks: Sequence[str | os.PathLike[str] | Image.Image] | None = None,
+                 **settings: object) -> Image.Image:
+    """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``),
+    or with any painting: ``fast_stylize("painting.jpg", "photo.jpg", strength=0.8)``.
+
+    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``; several
+    paintings (a list as ``model``) need ``masks``, one per painting.
+    """
+    img = image if isinstance(image, Image.Image) else load_image(image, "input image")
+    if is_painting(model) or isinstance(model, list | tuple):
+        return AnyStyleStylizer(model, FastSettings(**settings), masks=masks)(img)  # type: ignore[arg-type]
+    if masks:
+        raise SettingsError("masks need paintings as the model.")
+    return FastStylizer(model, FastSettings(**settings))(img)  # type: ignore[arg-type, arg-type]
+
+
+def export_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+                overwrite: bool = False) -> Path:
+    """``brushwork export``: a one-style model as one graph, an any-painting model as two (see the module)."""
+    from .export import export_onnx as export_one
+    from .modelfile import read_info
+
+    if read_info(model).extra.get("kind") == "arbitrary":
+        return export_anystyle(model, output, overwrite)
+    return export_one(model, output, overwrite)
+
+
+__all__ = ["AnyStyleStylizer", "export_anystyle", "export_onnx", "fast_stylize", "is_painting", "painting_backend"]

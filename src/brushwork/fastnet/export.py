@@ -17,7 +17,7 @@ import torch
 
 from ..core.files import check_output, write_atomically
 from .model import TransformerNet
-from .modelfile import METADATA_KEY, FastModel, load_model, read_info
+from .modelfile import METADATA_KEY, FastModel, load_model
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "stylized"
@@ -72,13 +72,7 @@ def onnx_bytes(model: FastModel) -> bytes:
 
 
 def export_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
-    """Write ``model`` (a file or shipped style name) as ONNX; the default name swaps the suffix to .onnx.
-
-    An any-painting model becomes two graphs: the stylizer and its painting encoder (``*.encoder.onnx``)."""
-    if read_info(model).extra.get("kind") == "arbitrary":
-        from .anyinfer import export_anystyle
-
-        return export_anystyle(model, output, overwrite)
+    """Write ``model`` (a file or shipped style name) as ONNX; the default name swaps the suffix to .onnx."""
     fast = load_model(model)
     out = Path(output) if output is not None else Path(fast.path.name).with_suffix(".onnx")
     out = check_output(out, overwrite, formats={".onnx": "onnx"})

@@ -208,18 +208,11 @@ def stylize_files(stylizer: FastStylizer, pairs: Sequence[tuple[Path, Path]], ov
 
 def fast_stylize(model: str | os.PathLike[str] | FastModel, image: str | os.PathLike[str] | Image.Image,
                  **settings: object) -> Image.Image:
-    """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``),
-    or with any painting: ``fast_stylize("painting.jpg", "photo.jpg", strength=0.8)``.
+    """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``).
 
-    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``; with
-    paintings, ``masks`` (one per painting, a list of paintings as ``model``) too.
+    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.  (The
+    public ``brushwork.fast_stylize`` is :func:`brushwork.fastnet.anyinfer.fast_stylize`, which also
+    takes a painting.)
     """
     img = image if isinstance(image, Image.Image) else load_image(image, "input image")
-    from .anyinfer import is_painting
-
-    if is_painting(model) or isinstance(model, list | tuple):
-        from .anyinfer import AnyStyleStylizer
-
-        masks = settings.pop("masks", None)
-        return AnyStyleStylizer(model, FastSettings(**settings), masks=masks)(img)  # type: ignore[arg-type]
     return FastStylizer(model, FastSettings(**settings))(img)  # type: ignore[arg-type]

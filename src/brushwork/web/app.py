@@ -245,7 +245,9 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         gr.Examples([[str(DEMO_CONTENT)]], inputs=[photo], label="bundled demo image")
                         fast_style = gr.Dropdown(styles, value=styles[0], label="style",
                                                  info="The shipped fast styles (`brushwork styles`).")
-                        f_form = settings_form(gr, FastSettings, FastSettings())
+                        own_painting = gr.Image(label="or your own painting (replaces the style above)", **upload,
+                                                elem_id="fast-painting", height=200)
+                        f_form = settings_form(gr, FastSettings, FastSettings(), skip=("style_model",))
                         run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
                     with gr.Column():
                         out_f = gr.Image(label="result", type="pil", interactive=False, format="png", elem_id="fast-result",
@@ -255,12 +257,14 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                 f_names = list(f_form)
 
                 def fast(photo_file: Any, style_name: str, *values: Any):
-                    photo_path = _path(photo_file)
+                    photo_path, painting_file, values = _path(photo_file), values[-1], values[:-1]
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
-                    for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes):
+                    for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes,
+                                           painting=_path(painting_file)):
                         yield _shown(u), u.status, u.result and str(u.result)
 
-                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
+                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values(), own_painting],
+                            [out_f, status_f, file_f],
                             api_name="fast", **queue_kw)
 
             # -- harmonize ------------------------------------------------------------------------
