@@ -190,3 +190,13 @@ def test_training_resumes_the_same_run(tmp_path: Path, content_img: Image.Image,
     assert load_anystyle(tmp_path / "chunked" / "arbitrary.safetensors").info.extra["steps"] == 3
     with pytest.raises(Exception, match="--resume"):
         AnyTrainer(AnyTrainSettings(steps=3, **tiny), manifest, tmp_path / "chunked").train()
+
+
+def test_video_model_hook_takes_a_painting(any_model: Path, paintings: list[Path], monkeypatch) -> None:
+    from brushwork.video import load_model as video_model
+
+    monkeypatch.setenv("BRUSHWORK_ARBITRARY_MODEL", str(any_model))
+    frame = torch.rand(1, 3, 30, 42)
+    outs = {b: video_model(paintings[0], device="cpu", backend=b)(frame) for b in ("torch", "onnx")}
+    assert outs["torch"].shape == frame.shape
+    assert (outs["torch"] - outs["onnx"]).abs().max() < 1e-3

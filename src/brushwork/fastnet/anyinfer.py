@@ -206,6 +206,10 @@ _LOADED: dict[tuple[str, float], tuple[LoadedAnyStyle, CodeCache]] = {}
 
 def loaded_model(style_model: str | os.PathLike[str]) -> tuple[LoadedAnyStyle, CodeCache]:
     """The any-painting model and its painting-code cache, kept for the process (the web UI, the API)."""
+    from .anystyle import ENV_MODEL, SHIPPED_NAME
+
+    if str(style_model) == SHIPPED_NAME and os.environ.get(ENV_MODEL):
+        style_model = os.environ[ENV_MODEL]
     try:
         p = resolve(style_model)
         key = (str(p.resolve()), p.stat().st_mtime)

@@ -52,6 +52,7 @@ ENCODER_CHANNELS = (32, 64, 128, 128)
 #: Smallest painting side accepted: below it there is no texture to read.
 MIN_PAINTING_SIDE = 16
 SHIPPED_NAME = "arbitrary"
+ENV_MODEL = "BRUSHWORK_ARBITRARY_MODEL"
 
 
 class CondInstanceNorm(nn.Module):
@@ -168,14 +169,19 @@ class LoadedAnyStyle:
 
 
 def load_anystyle(model: str | os.PathLike[str] = SHIPPED_NAME) -> LoadedAnyStyle:
-    """Open an any-painting model file (or the shipped ``arbitrary``)."""
+    """Open an any-painting model file, or for ``arbitrary`` the file named by the environment variable
+    ``BRUSHWORK_ARBITRARY_MODEL`` if set, else the shipped one (the way to choose the model where no
+    ``--style-model`` option exists: ``brushwork video --model PAINTING``, the web UI)."""
+    if str(model) == SHIPPED_NAME and os.environ.get(ENV_MODEL):
+        model = os.environ[ENV_MODEL]
     try:
         p = resolve(model)
     except WeightsError:
         if str(model) == SHIPPED_NAME:
             raise WeightsError(
                 "no any-painting model is shipped with this brushwork yet: train one "
-                "(`python -m brushwork.fastnet.anystyle_train`) and pass it with --style-model FILE.") from None
+                "(`python -m brushwork.fastnet.anystyle_train`) and pass it with --style-model FILE "
+                f"(or set {ENV_MODEL}=FILE).") from None
         raise
     info, tensors = _open(p)
     if not is_arbitrary(info):
