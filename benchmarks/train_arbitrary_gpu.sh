@@ -19,7 +19,7 @@ rm -rf "$RUN"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/log.txt" || true
 PYTHONUNBUFFERED=1 PYTHONPATH=src python3 -m brushwork.fastnet.anystyle_train \
   --data data/arbitrary/manifest.csv --weights data/arbitrary/vgg19.bin --run "$RUN" --device cuda --amp \
-  --crop 224 --style-crop 224 --batch-size 8 --steps 200000 --time-limit "$SECONDS_LIMIT" --workers 12 \
+  --crop 224 --style-crop 224 --batch-size 8 --steps 200000 --time-limit "$SECONDS_LIMIT" --workers 6 \
   --checkpoint-every 2000 --val-every 2000 --log-every 100 ${EXTRA_ARGS:-} 2>&1 | tee -a "$OUT/log.txt"
 cp "$RUN/arbitrary.safetensors" "$RUN/train.csv" "$RUN/val.csv" "$OUT/"
 cp "$(ls "$RUN"/preview_*.jpg | tail -1)" "$OUT/preview.jpg"

@@ -188,6 +188,7 @@ def test_training_resumes_the_same_run(tmp_path: Path, content_img: Image.Image,
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-5), k
     assert (tmp_path / "chunked" / "val.csv").is_file() and list((tmp_path / "chunked").glob("preview_*.jpg"))
     assert load_anystyle(tmp_path / "chunked" / "arbitrary.safetensors").info.extra["steps"] == 3
+    assert "| steps | 3 at batch 2" in (tmp_path / "chunked" / "arbitrary.md").read_text()
     with pytest.raises(Exception, match="--resume"):
         AnyTrainer(AnyTrainSettings(steps=3, **tiny), manifest, tmp_path / "chunked").train()
 
@@ -200,3 +201,12 @@ def test_video_model_hook_takes_a_painting(any_model: Path, paintings: list[Path
     outs = {b: video_model(paintings[0], device="cpu", backend=b)(frame) for b in ("torch", "onnx")}
     assert outs["torch"].shape == frame.shape
     assert (outs["torch"] - outs["onnx"]).abs().max() < 1e-3
+
+
+def test_web_fast_job_paints_with_an_uploaded_painting(any_model: Path, paintings: list[Path], photo: Path,
+                                                       tmp_path: Path, monkeypatch) -> None:
+    from brushwork.web import jobs
+
+    monkeypatch.setenv("BRUSHWORK_ARBITRARY_MODEL", str(any_model))
+    updates = list(jobs.fast_job(photo, "the_scream", FastSettings(size=64), tmp_path, painting=paintings[0]))
+    assert updates[-1].result is not None and Image.open(updates[-1].result).size == (64, 48)

@@ -198,7 +198,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
 
     def submit(k: int) -> None:
         try:
-            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
             outcomes[k] = "done" if result[2] else "empty"
         except Exception as exc:  # noqa: BLE001 - the refusal arrives as an exception with a message
             outcomes[k] = f"refused: {exc}"
@@ -214,7 +214,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
     assert done >= 1 and refused, outcomes
     assert all("queue" in o.lower() and "full" in o.lower() for o in refused), refused
     # still answering, and a new job runs
-    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
     assert "the_scream.png" in str(result[2])
 
 
@@ -228,7 +228,7 @@ def test_errors_reach_the_page_as_one_line(server, tmp_path, content_file):
     for upload, size, expected in ((bad, 64, "photo is not an image file brushwork can read"),
                                    (content_file, 8, "size must be between 32 and 16384")):
         with pytest.raises(Exception) as info:
-            client.predict(handle_file(str(upload)), "the_scream", size, "", False, api_name="/fast")
+            client.predict(handle_file(str(upload)), "the_scream", size, "", False, 1.0, None, api_name="/fast")
         message = str(info.value)
         assert expected in message and "Traceback" not in message and "\n" not in message.strip()
 

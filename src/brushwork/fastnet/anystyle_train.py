@@ -142,12 +142,14 @@ class AnyTrainer:
     def losses(self, model: AnyStyleModel, x: torch.Tensor, y: torch.Tensor,
                style_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         s = self.s
-        with torch.no_grad():
-            c_feats = self.vgg(x, CONTENT_LAYERS)
+        # bf16 on CUDA (--amp) for the convolutions; Gram matrices and losses in float32
+        amp = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=s.amp and x.device.type == "cuda")
+        with torch.no_grad(), amp:
+            c_feats = {k: v.float() for k, v in self.vgg(x, CONTENT_LAYERS).items()}
             if style_feats is None:
                 f = self.vgg(y, STYLE_LAYERS)
-                style_feats = {k: gram(f[k]) for k in STYLE_LAYERS}
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.s.amp and x.device.type == "cuda"):
+                style_feats = {k: gram(f[k].float()) for k in STYLE_LAYERS}
+        with amp:
             out = model(x, y).float()
             feats = self.vgg(out, sorted({*CONTENT_LAYERS, *STYLE_LAYERS}))
         feats = {k: v.float() for k, v in feats.items()}
@@ -209,6 +211,7 @@ class AnyTrainer:
         model.eval()
         save_model(model, info, self.run / MODEL_NAME, overwrite=True)  # type: ignore[arg-type]
         model.train()
+        write_card(info, self.run / "arbitrary.md", self.run / "val.csv")
 
     def train(self) -> int:
         s = self.s
@@ -289,6 +292,32 @@ class AnyTrainer:
         if step % max(1, s.val_every) != 0:
             self.validate(model, step, vx, vy)
         return step
+
+
+def write_card(info, path: Path, val_log: Path) -> None:  # noqa: ANN001
+    """The model card beside the model: data, steps, time, machine, settings, the last validation losses."""
+    e = info.extra
+    last = ""
+    if val_log.exists():
+        rows = val_log.read_text().strip().splitlines()
+        if len(rows) > 1:
+            last = rows[-1]
+    s = e.get("settings", {})
+    lines = [
+        "# arbitrary: the any-painting network", "", "| | |", "|---|---|",
+        f"| network | painting encoder (4 conv levels, mean/std pooling, MLP → {e['code_dim']}-number code) + "
+        f"Johnson net width {info.width:g}, {info.blocks} blocks with conditional instance norm |",
+        f"| training data | {e.get('data')} (validation split never trained on) |",
+        f"| steps | {e.get('steps')} at batch {e.get('batch_size')}, {e.get('resolution')} px photo crops, "
+        f"{s.get('style_crop')} px painting crops |",
+        f"| losses | content relu2_2 × {s.get('content_weight')}, Gram relu1_2/2_2/3_3/4_3 × (1, 5, 0.5, 20) × "
+        f"{s.get('style_weight')} / 4, TV × {s.get('tv_weight')} |",
+        f"| training time | {e.get('training_seconds')} s |",
+        f"| machine | {e.get('machine')} |",
+        f"| last validation (step, content, style, tv) | {last or '–'} |",
+        f"| created | {e.get('created')} |", "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _cpu(obj):  # noqa: ANN001, ANN202

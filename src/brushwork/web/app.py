@@ -175,7 +175,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     dev = resolve_device(device)  # refuse a missing GPU before the server starts
     limits = limits or jobs.QueueLimits.for_device(dev)
     root = Path(workdir or tempfile.mkdtemp(prefix="brushwork-web-"))
-    styles = list(shipped_styles())
+    styles = [n for n in shipped_styles() if n != "arbitrary"]  # the any-painting network needs an upload
     if not styles:
         raise ResourceError("this installation ships no fast styles: reinstall brushwork.")
 
