@@ -147,6 +147,9 @@ def test_cli_end_to_end(any_model: Path, paintings: list[Path], photo: Path, tmp
     r = runner.invoke(app, ["-q", "export", str(any_model), "--onnx", "-o", str(onnx)])
     assert r.exit_code == 0, r.output
     assert onnx.is_file() and (tmp_path / "any.encoder.onnx").is_file()
+    # the exported graph beside the model is used instead of exporting again
+    from brushwork.fastnet.anyinfer import _exported_or_export
+    assert _exported_or_export(load_anystyle(any_model)) == onnx
 
 
 def test_bad_paintings(any_model: Path, photo: Path, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ class AnyStyleStylizer(FastStylizer):
         session = None
         for code in self.codes:
             if backend == "onnx":
-                session = session or OnnxBackend(stylizer_onnx_bytes(self.loaded), s.threads, spin)
+                session = session or OnnxBackend(_exported_or_export(self.loaded), s.threads, spin)
                 self.backends.append(_OnnxAny(session, model, code, s.strength))
             else:
                 bound = _Bound(model, code, s.strength)
@@ -173,6 +173,22 @@ def stylizer_onnx_bytes(loaded: LoadedAnyStyle) -> bytes:
     img = {0: "batch", 2: "height", 3: "width"}
     return _export(net, (torch.rand(1, 3, 64, 64), torch.zeros(1, net.code_dim)), ["image", "code"], "stylized",
                    {"image": img, "code": {0: "codes"}, "stylized": img}, loaded.info)
+
+
+def _exported_or_export(loaded: LoadedAnyStyle) -> bytes | Path:
+    """The stylizer graph ``brushwork export`` wrote beside the model (same description: same weights),
+    else a fresh export (about a second: worth saving for a process that paints one photo)."""
+    beside = loaded.path.with_suffix(".onnx")
+    if beside.is_file():
+        try:
+            import onnx
+
+            proto = onnx.load(str(beside), load_external_data=False)
+            if {p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY) == loaded.info.to_json():
+                return beside
+        except Exception:  # noqa: BLE001, S110 - an unreadable file is simply not used
+            pass
+    return stylizer_onnx_bytes(loaded)
 
 
 def encoder_onnx_bytes(loaded: LoadedAnyStyle) -> bytes:
