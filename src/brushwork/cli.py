@@ -564,24 +564,41 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_input
 @app.command()
 @_with_settings(FastSettings)
 def fast(
-    model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx) or a shipped style name "
-                                         "(see `brushwork styles`).", show_default=False)],
+    model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx), a shipped style name "
+                                         "(see `brushwork styles`), or any painting (an image file).",
+                                         show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Images and/or folders of images.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file for one image; a folder for several.",
                                          show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    painting: Annotated[list[Path] | None, typer.Option(
+        "--painting", help="With a painting as MODEL: another painting for another region (give one --mask per "
+                           "painting, MODEL's first).", show_default=False)] = None,
+    mask: Annotated[list[Path] | None, typer.Option(
+        "--mask", help="With paintings: region mask (greyscale, the photo's shape, white = paint here), one per "
+                       "painting in order; where no mask reaches the photo stays.", show_default=False)] = None,
     ray: _RayAddress = None,
     gpus_per_worker: _GpusPerWorker = None,
     **values: Any,
 ) -> None:
-    """Stylize images in one forward pass of a trained network (fast; any size)."""
+    """Stylize images in one forward pass of a trained network, or with any painting (fast; any size)."""
     from .fastnet.infer import FastStylizer, stylize_files
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
         pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,))  # --ray: existing outputs are skipped
         start = time.perf_counter()
-        stylizer = FastStylizer(model, settings)  # on --ray too: a bad model is one line before any worker starts
+        any_painting = Path(model).suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+        if any_painting:
+            from .fastnet.anyinfer import AnyStyleStylizer
+
+            stylizer = AnyStyleStylizer([Path(model), *(painting or [])], settings, masks=mask)
+        elif painting or mask:
+            raise SettingsError("--painting and --mask need a painting (an image file) as MODEL.")
+        else:  # on --ray too: a bad model is one line before any worker starts
+            stylizer = FastStylizer(model, settings)
+        if any_painting and ray is not None:
+            raise SettingsError("--ray runs trained models and shipped styles; with a painting as MODEL run without --ray.")
         where = pairs[0][1] if len(pairs) == 1 and pairs[0][1] == output else output
         if ray is not None:
             from .cluster import ImageJob
@@ -605,7 +622,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export a fast style model to another format (ONNX)."""
-    from .fastnet.export import export_onnx
+    from .fastnet.anyinfer import export_onnx
 
     with _user_errors():
         if not onnx:

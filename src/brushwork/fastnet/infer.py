@@ -234,7 +234,9 @@ def fast_stylize(model: str | os.PathLike[str] | FastModel, image: str | os.Path
                  **settings: object) -> Image.Image:
     """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``).
 
-    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.
+    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.  (The
+    public ``brushwork.fast_stylize`` is :func:`brushwork.fastnet.anyinfer.fast_stylize`, which also
+    takes a painting.)
     """
     img = image if isinstance(image, Image.Image) else load_image(image, "input image")
     return FastStylizer(model, FastSettings(**settings))(img)  # type: ignore[arg-type]

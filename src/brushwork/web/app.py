@@ -39,7 +39,8 @@ CONCURRENCY_ID = "brushwork-jobs"
 
 #: Settings the page does not offer: the server chooses the device, files on the server are not
 #: the browser's business (weights, init path), and intermediate files are shown instead of saved.
-HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations"}
+HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations",
+          "style_model"}
 def _import_gradio() -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -233,7 +234,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     dev = resolve_device(device)  # refuse a missing GPU before the server starts
     limits = limits or jobs.QueueLimits.for_device(dev)
     root = Path(workdir or tempfile.mkdtemp(prefix="brushwork-web-"))
-    styles = list(shipped_styles())
+    styles = [n for n in shipped_styles() if n != "arbitrary"]  # the any-painting network needs an upload
     if not styles:
         raise ResourceError("this installation ships no fast styles: reinstall brushwork.")
 
@@ -312,6 +313,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         gr.Examples([[str(DEMO_CONTENT)]], inputs=[photo], label="bundled demo image")
                         fast_style = gr.Dropdown(styles, value=styles[0], label="style",
                                                  info="The shipped fast styles (`brushwork styles`).")
+                        own_painting = gr.Image(label="or your own painting (replaces the style above)", **upload,
+                                                elem_id="fast-painting", height=200)
                         f_form = settings_form(gr, FastSettings, FastSettings())
                         run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
                     with gr.Column():
@@ -323,12 +326,15 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
                 def fast(photo_file: Any, style_name: str, *values: Any):
                     photo_path, style_name = _path(photo_file), _offered(style_name, styles)
+                    painting_file, values = values[-1], values[:-1]
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
                     with new_dir() as folder:
-                        for u in jobs.fast_job(photo_path, style_name, settings, folder, max_image_bytes):
+                        for u in jobs.fast_job(photo_path, style_name, settings, folder, max_image_bytes,
+                                               painting=_path(painting_file)):
                             yield _shown(u), u.status, u.result and str(u.result)
 
-                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
+                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values(), own_painting],
+                            [out_f, status_f, file_f],
                             api_name="fast", **queue_kw)
 
             # -- harmonize ------------------------------------------------------------------------
