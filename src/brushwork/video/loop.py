@@ -205,7 +205,9 @@ def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, motion: Motion | N
         if motion.cut:
             cuts.append(index)
         else:
-            warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward)
+            # bicubic: a bilinear warp is a low-pass filter, and each frame inherits the last one's
+            warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward, cv2.INTER_CUBIC)
+            np.clip(warped, 0, 1, out=warped)
             mask = motion.mask[..., None]
             start = mask * warped + (1 - mask) * (work.astype(np.float32) / 255.0)
             init = torch.from_numpy(start).permute(2, 0, 1).unsqueeze(0).contiguous()
