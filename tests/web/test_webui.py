@@ -155,6 +155,37 @@ def test_fast_job_writes_a_picture(tmp_path, content_file):
     assert Image.open(final.result).size == final.preview.size and max(final.preview.size) == 64
 
 
+def _tiny_clip(path, frames=3, size=(48, 32)):
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=12)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        rng = np.random.default_rng(0)
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8), format="rgb24")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
+def test_video_job_paints_with_a_fast_style_or_a_painting_at_a_capped_size(tmp_path, style_file, monkeypatch):
+    clip = _tiny_clip(tmp_path / "clip.mp4")
+    (tmp_path / "a").mkdir()
+    fast = list(jobs.video_job(clip, "starry_night_lite", VideoSettings(device="cpu"), tmp_path / "a"))
+    assert fast[-1].result.exists() and "3 frames" in fast[-1].status
+    monkeypatch.setitem(jobs.VIDEO_OPT_MAX_SIDE, "cpu", 32)  # the clip is 48 px wide: the cap applies
+    (tmp_path / "b").mkdir()
+    opt = list(jobs.video_job(clip, "", VideoSettings(device="cpu", frame_iterations=1), tmp_path / "b",
+                              painting=style_file, stylize_settings=StylizeSettings(quality="single", iterations=2)))
+    assert opt[-1].result.exists() and "painted at 32 px" in opt[-1].status
+    with pytest.raises(InputError, match="painting"):
+        list(jobs.video_job(clip, "", VideoSettings(device="cpu"), tmp_path, painting=tmp_path / "missing.png"))
+
+
 # ---------------------------------------------------------------------------------------------
 # A live server
 
