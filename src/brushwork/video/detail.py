@@ -24,12 +24,12 @@ import numpy as np
 
 #: Gaussian σ (pixels) that split the detail bands: [I − G(σ₀)], [G(σ₀) − G(σ₁)], …
 BAND_SIGMAS = (1.0, 2.5)
-#: σ (pixels) of the window each band's local energy is measured over.
-ENERGY_SIGMA = 6.0
+#: Half-width (pixels) of the window each band's local energy is measured over.
+ENERGY_RADIUS = 7
 #: Largest factor a band's detail is scaled by.
 MAX_GAIN = 3.0
 #: How many times the finest band is recalibrated after clipping to [0, 1].
-CALIBRATION_ROUNDS = 6
+CALIBRATION_ROUNDS = 10
 
 _LUMA = np.float32([0.299, 0.587, 0.114])
 
@@ -52,10 +52,18 @@ def _bands(image: np.ndarray, sigmas: tuple[float, ...]) -> tuple[list[np.ndarra
     return bands, current
 
 
+def _energy(band: np.ndarray) -> np.ndarray:
+    """Local mean of ``band``² over a window of about ±ENERGY_RADIUS pixels (a box filter: ~15×
+    cheaper than a Gaussian this wide, and the gains it feeds are smooth anyway)."""
+    k = 2 * ENERGY_RADIUS + 1
+    return cv2.blur(band * band, (k, k), borderType=cv2.BORDER_REFLECT)
+
+
 def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | None = None,
                    sigmas: tuple[float, ...] = BAND_SIGMAS, max_gain: float = MAX_GAIN) -> np.ndarray:
     """``blend`` (H×W×3 float32 in [0, 1]) with each fine band's local energy brought back up to
-    ``fresh``'s (the network's output for the same frame), measured on the luminance.
+    ``fresh``'s (the network's output for the same frame), measured on the luminance, then the
+    finest band scaled by one factor per frame so that the variance of the Laplacian matches too.
 
     ``where`` (H×W, 0–1) limits the change to the pixels that were blended (elsewhere ``blend`` is
     ``fresh`` already).  Returns a new array clipped to [0, 1].
@@ -66,45 +74,48 @@ def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | Non
     colour_bands, rest = _bands(blend, sigmas)
     out = rest
     eps = np.float32(1e-6)
+    finest = None
     for cb, bb, bf in zip(colour_bands, bands_b, bands_f, strict=True):
-        energy_b = _blur(bb * bb, ENERGY_SIGMA)
-        energy_f = _blur(bf * bf, ENERGY_SIGMA)
-        gain = np.sqrt((energy_f + eps) / (energy_b + eps))
+        gain = np.sqrt((_energy(bf) + eps) / (_energy(bb) + eps))
         np.clip(gain, 1.0, max_gain, out=gain)
         if where is not None:
             gain = 1 + (gain - 1) * where
-        out = out + cb * gain[..., None]
-    for _ in range(CALIBRATION_ROUNDS):  # again after clipping, which takes some of the gain back
-        np.clip(out, 0, 1, out=out)
-        if not _calibrate(out, yf, sigmas[0], max_gain, where):
-            break
-    return np.clip(out, 0, 1, out=out)
-
-
-def _calibrate(out: np.ndarray, reference: np.ndarray, sigma: float, max_gain: float,
-               where: np.ndarray | None) -> bool:
-    """Scale ``out``'s finest band (in place) by the one factor k ∈ [1, max_gain] that gives its
-    luminance the variance of the Laplacian of ``reference`` (the network's output).
-
-    The local gains above restore each band's energy, but the finest detail of a network's
-    strokes is heavy-tailed (sharp edges), and an average of two frames' strokes is not: one
-    global factor per frame, the same everywhere, makes up the rest without moving any detail.
-    Returns whether anything was changed.
-    """
-    y = luminance(out)
-    fine = out - _blur(out, sigma)
+        band = cb * gain[..., None]
+        finest = band if finest is None else finest
+        out = out + band
     if where is not None:
-        fine *= where[..., None]
-    lap = cv2.Laplacian(y, cv2.CV_32F)
+        finest = finest * where[..., None]
+    _calibrate(out, finest, float(cv2.Laplacian(yf, cv2.CV_32F).var()), max_gain)
+    return out
+
+
+def _calibrate(out: np.ndarray, fine: np.ndarray, want: float, max_gain: float) -> None:
+    """Add ``a``·``fine`` to ``out`` (in place, then clip to [0, 1]) with the one ``a`` ∈
+    [0, max_gain − 1] that gives ``out``'s luminance the variance of the Laplacian ``want`` (the
+    network output's).
+
+    The local gains restore each band's energy, but the finest detail of a network's strokes is
+    heavy-tailed (sharp edges), and an average of two frames' strokes is not: one factor per
+    frame, the same everywhere, makes up the rest without moving any detail.  Clipping takes
+    some of it back, so it is solved again on the clipped result, a few times at most.
+    """
     lap_fine = cv2.Laplacian(luminance(fine), cv2.CV_32F)
-    want = float(cv2.Laplacian(reference, cv2.CV_32F).var())
-    v, vf = float(lap.var()), float(lap_fine.var())
-    if v >= 0.98 * want or vf <= 1e-12:
-        return False
-    c = float(((lap - lap.mean()) * (lap_fine - lap_fine.mean())).mean())
-    a = (-c + np.sqrt(max(c * c - vf * (v - want), 0.0))) / vf  # var(lap + a·lap_fine) = want
-    out += np.float32(min(max(a, 0.0), max_gain - 1)) * fine
-    return True
+    vf = float(lap_fine.var())
+    total = 0.0
+    for _ in range(CALIBRATION_ROUNDS):
+        np.clip(out, 0, 1, out=out)
+        lap = cv2.Laplacian(luminance(out), cv2.CV_32F)
+        v = float(lap.var())
+        if v >= 0.98 * want or vf <= 1e-12:
+            return
+        c = float(((lap - lap.mean()) * (lap_fine - lap_fine.mean())).mean())
+        a = (-c + np.sqrt(max(c * c - vf * (v - want), 0.0))) / vf  # var(lap + a·lap_fine) = want
+        a = min(max(a, 0.0), max_gain - 1 - total)
+        if a <= 1e-3:
+            return
+        out += np.float32(a) * fine
+        total += a
+    np.clip(out, 0, 1, out=out)
 
 
 def _luma255(frame: np.ndarray) -> np.ndarray:
