@@ -15,7 +15,9 @@ import inspect
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import typing
 from collections.abc import Iterator
@@ -32,9 +34,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from . import __version__
 from .core import settings as fields_spec
 from .core.device import is_out_of_memory
-from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
-from .core.files import SAVE_FORMATS, check_output
-from .core.image import load_image, save_image
+from .core.errors import EXIT_INTERNAL, BrushworkError, Diverged, InputError, OutputError, ResourceError, SettingsError
+from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
+from .core.image import fit_size, load_image, save_image
 from .core.progress import Progress as JobProgress
 from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
@@ -64,6 +66,40 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 _NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
 
 
+#: Signals that end a run like Ctrl-C (the last good result kept, temporaries removed), with exit
+#: code 128 + the signal's number: SIGTERM (kill, docker stop, schedulers) 143, SIGHUP (the
+#: terminal closed) 129.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupts(received: list[int]) -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
+    Ctrl-C path (keep the last good result, remove temporaries) handles them too; ``received`` gets
+    the signal.  A second one during the clean-up is only noted.  A signal the parent ignores stays
+    ignored (``nohup brushwork …`` must survive the terminal closing).  The old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 class _Commands(typer.core.TyperGroup):
     """The command group, with brushwork's rules for what click would handle itself: global flags
     anywhere, and a usage mistake (unknown option, a value that does not parse, a choice not
@@ -72,19 +108,28 @@ class _Commands(typer.core.TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         args = _global_flags_first(list(sys.argv[1:] if args is None else args))
+        received: list[int] = []
         try:
-            code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
-                                standalone_mode=False, **extra)
+            with _stop_signals_as_interrupts(received):
+                code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
+                                    standalone_mode=False, **extra)
         except _NoArgsIsHelp as exc:
             exc.show()
             code = 0
         except _UsageError as exc:
-            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
-            code = SettingsError.exit_code
-        except typer.Abort:  # Ctrl-C outside a job
+            text = exc.format_message()
+            if text.endswith(" is not readable."):  # typer's own check of a file argument: an input problem
+                err.print(f"[bold red]error:[/] {escape(text.removesuffix('.'))}: check its permissions.")
+                code = InputError.exit_code
+            else:
+                hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+                err.print(f"[bold red]error:[/] {escape(text)}{hint}")
+                code = SettingsError.exit_code
+        except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a job
             err.print("interrupted.")
             code = 130
+        if received and code in (0, 130):  # 0: a server that closed itself on the interrupt
+            code = 128 + received[0]
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -245,17 +290,62 @@ def _with_settings(settings_cls: type) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# Ray clusters (brushwork.cluster, and Ray, are imported only when --ray is given)
+
+_RayAddress = Annotated[str | None, typer.Option(
+    "--ray", metavar="ADDRESS", rich_help_panel="Cluster", show_default=False,
+    help="Run on a Ray cluster: local (a private one on this computer, for this run), auto or ray://HOST:10001 "
+    "(an existing one). Outputs that exist are skipped, so a rerun continues. Needs `pip install 'brushwork\\[cluster]'`.")]
+_GpusPerWorker = Annotated[float | None, typer.Option(
+    "--gpus-per-worker", rich_help_panel="Cluster", show_default=False,
+    help="--ray: GPUs each worker holds (default: 1 when the cluster has GPUs, else CPU workers).")]
+
+
+def _cluster_options(address: str, gpus_per_worker: float | None, cpus_per_worker: float = 1.0) -> Any:
+    from .cluster import ClusterOptions
+
+    return ClusterOptions(address, gpus_per_worker, cpus_per_worker)
+
+
+def _say_bad(src: Any, reason: Any) -> None:
+    """A bad input among many: one line now, exit code 2 at the end (see _skipped)."""
+    err.print(f"[bold red]error:[/] {escape(str(getattr(reason, 'message', reason)))} (skipped)")
+
+
+def _skipped(bad: int, total: int) -> None:
+    if bad:
+        raise InputError(f"{bad} of {total} input(s) could not be read and were skipped (see above); the others were "
+                         "written.")
+
+
+def _images_on_cluster(job: Any, pairs: list[tuple[Path, Path]], overwrite: bool, address: str,
+                       gpus_per_worker: float | None, where: Path, cpus_per_worker: float = 1.0) -> None:
+    from .cluster import run_images
+
+    with ProgressBar(job.kind) as bar:
+        result = run_images(job, pairs, overwrite, _cluster_options(address, gpus_per_worker, cpus_per_worker), bar,
+                            _say_bad)
+    for _, reason in result.failed:
+        err.print(f"[bold red]error:[/] {escape(reason)}")
+    err.print(result.summary(where))
+    if (problem := result.error()) is not None:
+        raise problem
+
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 
 def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
                  values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
-    out = check_output(output, overwrite)
+    inputs = input_files([content, *styles, *(masks or []), settings.weights,
+                          settings.init if settings.init not in ("content", "noise") else None])
+    out = check_output(output, overwrite, inputs=inputs)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
         for it in range(settings.save_every, total + 1, settings.save_every):
-            check_output(save_path(out, it), overwrite)
+            check_output(save_path(out, it), overwrite, inputs=inputs)
     c_img = load_image(content, "content image")
     s_imgs = [load_image(p, "style image") for p in styles]
     m_imgs = [load_region_mask(p) for p in masks] if masks else None
@@ -288,9 +378,12 @@ def stylize(
                                                   help="Deprecated: --color-mode preserve-matched.")] = False,
     match_style_colors: Annotated[bool, typer.Option("--match-style-colors", hidden=True,
                                                      help="Deprecated: --color-mode match-style.")] = False,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
     **values: Any,
 ) -> None:
-    """Paint CONTENT in the style of STYLES by optimising its pixels (Gatys et al.)."""
+    """Paint CONTENT (a photo, or a folder of photos into the folder OUTPUT) in the style of STYLES by optimising
+    its pixels (Gatys et al.)."""
     with _user_errors():
         for flag, on, mode in (("--preserve-colors", preserve_colors, "preserve-matched"),
                                ("--match-style-colors", match_style_colors, "match-style")):
@@ -300,7 +393,62 @@ def stylize(
                                         "--color-mode.")
                 err.print(f"note: {flag} is deprecated; use --color-mode {mode}.")
                 values["color_mode"] = mode
-        _run_stylize(content, styles, output, overwrite, preset, values, mask)
+        if content.is_dir() or ray is not None:
+            _stylize_many(content, styles, output, overwrite, preset, values, mask, ray, gpus_per_worker)
+        else:
+            _run_stylize(content, styles, output, overwrite, preset, values, mask)
+
+
+#: CPU cores each optimisation worker holds on a cluster (VGG passes use several well).
+STYLIZE_CPUS_PER_WORKER = 4.0
+
+
+def _stylize_many(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
+                  values: dict[str, Any], masks: list[Path] | None, ray: str | None, gpus: float | None) -> None:
+    """A folder of photos (or one photo with --ray): same output names as `fast`; bad photos skipped, exit 2 at the end."""
+    if masks:
+        raise SettingsError("--mask belongs to one photo: drop it, or stylize the photos one by one.")
+    settings = settings_from(preset, **parse_settings(StylizeSettings, values))
+    if settings.save_every:
+        raise SettingsError("--save-every belongs to one photo: drop it for a folder or --ray.")
+    pairs = _plan_outputs([content], output, overwrite or ray is not None,  # --ray: existing outputs are skipped
+                          tuple(str(p) for p in styles))
+    where = output if content.is_dir() else pairs[0][1]
+    s_imgs = [load_image(p, "style image") for p in styles]  # checked before any work
+    if ray is not None:
+        from .cluster import ImageJob
+
+        job = ImageJob("stylize", stylize=settings, styles=tuple(str(p.resolve()) for p in styles))
+        _images_on_cluster(job, pairs, overwrite, ray, gpus, where, STYLIZE_CPUS_PER_WORKER)
+        return
+    start = time.perf_counter()
+    stylizer = Stylizer(settings)
+    bad, written, diverged = 0, 0, 0
+    with ProgressBar("stylize") as bar:
+        for k, (src, dest) in enumerate(pairs):
+            try:
+                c_img = load_image(src, "content image")
+            except InputError as exc:
+                _say_bad(src, exc)
+                bad += 1
+                continue
+
+            def step(p: JobProgress, k: int = k, name: str = src.name) -> None:
+                bar(replace(p, stage=f"{k + 1}/{len(pairs)} {name}", done=k + p.done / max(p.total, 1e-9), total=len(pairs)))
+
+            result = stylizer.run(c_img, s_imgs, step)
+            save_image(result.image, dest, overwrite)
+            written += 1
+            if result.stopped and result.stopped.interrupted:
+                raise result.stopped.error(dest, "Run the same command with the remaining photos to finish.")
+            if result.stopped:
+                err.print(f"[yellow]warning:[/] {escape(result.stopped.error(dest, 'Lower --style-weight.').message)}")
+                diverged += 1
+    err.print(f"wrote {written} image(s) to {where} ({time.perf_counter() - start:.1f} s)")
+    _skipped(bad, len(pairs))
+    if diverged:
+        raise Diverged(f"{diverged} image(s) diverged and kept their last good result: lower --style-weight or "
+                       "--learning-rate and rerun them with --overwrite.")
 
 
 @app.command()
@@ -314,14 +462,28 @@ def demo(
     from .assets import DEMO_CONTENT, DEMO_STYLE
 
     with _user_errors():
-        folder.mkdir(parents=True, exist_ok=True)
+        # everything is checked before anything is copied: the settings, then the folder
+        settings_from(None, **parse_settings(StylizeSettings, {"size": size, "quality": quality}))
+        fit_size((size, size), size)  # the working-size bounds the run would check after copying
+        existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists() or p.is_symlink())
+        if not existing.is_dir():
+            what = "a symbolic link to nothing" if not existing.exists() else "a file, not a folder"
+            raise OutputError(f"demo folder '{folder}' cannot be used: '{existing}' is {what}; choose another folder.")
+        if not os.access(existing, os.W_OK):
+            raise OutputError(f"folder '{existing}' is not writable: choose another demo folder.")
         out = folder / "demo.png"
+        if out.exists() and not overwrite:
+            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"could not create the demo folder '{folder}' ({exc.strerror or exc}): "
+                              "choose another folder.") from None
+        check_output(out, overwrite)
         for src in (DEMO_CONTENT, DEMO_STYLE):
             dest = folder / src.name
             if not dest.exists():
-                shutil.copyfile(src, dest)
-        if out.exists() and not overwrite:
-            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+                write_atomically(dest, lambda tmp, src=src: shutil.copyfile(src, tmp))
         err.print(f"painting {DEMO_CONTENT.name} in the style of {DEMO_STYLE.name} at {size} px …")
         _run_stylize(DEMO_CONTENT, [DEMO_STYLE], out, overwrite, None, {"size": size, "quality": quality})
         typer.echo(f"demo result: {out.resolve()}")
@@ -339,8 +501,8 @@ def _is_rank0() -> bool:
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
-    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (COCO train2014 is the usual set).",
-                                       show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Folder of training photos, or a corpus manifest.csv "
+                                       "(its train-split photos).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors); the checkpoint, "
                                          "CSV log and model card go beside it.", show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model and start afresh.")] = False,
@@ -348,10 +510,11 @@ def train(
     **values: Any,
 ) -> None:
     """Train a fast style network for STYLE on a folder of photos (Johnson et al. 2016); runs under torchrun too."""
-    from .fastnet.train import Trainer
+    from .fastnet.train import Trainer, card_path, checkpoint_path, log_path
 
     with _user_errors():
         settings = TrainSettings(**parse_settings(TrainSettings, values))
+        refuse_inputs([output, checkpoint_path(output), log_path(output), card_path(output)], [style])
         trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
         if _is_rank0():
             with ProgressBar("train") as bar:
@@ -362,7 +525,8 @@ def train(
             trainer.run()
 
 
-def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_inputs: tuple[str, ...] = ()
+                  ) -> list[tuple[Path, Path]]:
     """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
     from .fastnet.data import IMAGE_SUFFIXES
 
@@ -377,8 +541,9 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tup
             files.append(p)
         else:
             raise InputError(f"input '{p}' does not exist: check the path.")
+    known = input_files([*extra_inputs, *files])
     if len(inputs) == 1 and not inputs[0].is_dir():
-        return [(files[0], check_output(output, overwrite))]
+        return [(files[0], check_output(output, overwrite, inputs=known))]
     if output.exists() and not output.is_dir():
         raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
     if not output.exists():
@@ -392,7 +557,7 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tup
         if dest in seen:
             raise OutputError(f"'{f}' and '{seen[dest]}' would both be written to '{dest}': rename one of them.")
         seen[dest] = f
-        pairs.append((f, check_output(dest, overwrite)))
+        pairs.append((f, check_output(dest, overwrite, inputs=known)))
     return pairs
 
 
@@ -405,6 +570,8 @@ def fast(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file for one image; a folder for several.",
                                          show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
     **values: Any,
 ) -> None:
     """Stylize images in one forward pass of a trained network (fast; any size)."""
@@ -412,13 +579,22 @@ def fast(
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite)
+        pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,))  # --ray: existing outputs are skipped
         start = time.perf_counter()
-        stylizer = FastStylizer(model, settings)
-        with ProgressBar("fast") as bar:
-            n = stylize_files(stylizer, pairs, overwrite, bar)
+        stylizer = FastStylizer(model, settings)  # on --ray too: a bad model is one line before any worker starts
         where = pairs[0][1] if len(pairs) == 1 and pairs[0][1] == output else output
+        if ray is not None:
+            from .cluster import ImageJob
+
+            name = str(Path(model).resolve()) if Path(model).exists() else model
+            _images_on_cluster(ImageJob("fast", model=name, fast=settings), pairs, overwrite, ray, gpus_per_worker, where)
+            return
+        bad: list[Path] = []
+        with ProgressBar("fast") as bar:
+            n = stylize_files(stylizer, pairs, overwrite, bar, (lambda src, exc: (_say_bad(src, exc), bad.append(src)))
+                              if len(pairs) > 1 else None)
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
+        _skipped(len(bad), len(pairs))
 
 
 @app.command()
@@ -439,11 +615,21 @@ def export(
 
 
 @app.command()
-def styles() -> None:
-    """List the shipped fast styles (use a name as MODEL in `brushwork fast`)."""
+def styles(
+    sheet: Annotated[Path | None, typer.Option("--sheet", help="Paint this photo in every shipped style into one "
+                                               "sheet (needs -o).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The sheet's file (.png, .jpg, .webp).",
+                                                show_default=False)] = None,
+    size: Annotated[int, typer.Option("--size", help="Longest side of each picture in the sheet, in px.")] = 384,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+) -> None:
+    """List the shipped fast styles (use a name as MODEL in `brushwork fast`), or paint a sheet of them all."""
     from .fastnet.modelfile import read_info, shipped_styles
 
     with _user_errors():
+        if sheet is not None or output is not None:
+            _style_sheet(sheet, output, size, overwrite)
+            return
         found = shipped_styles()
         if not found:
             typer.echo("no shipped styles")
@@ -457,6 +643,22 @@ def styles() -> None:
         wide = [max((len(r[k]) for r in rows), default=0) for k in (0, 1)]
         for name, painting, about in rows:
             typer.echo(f"{name:{wide[0]}}  {painting:{wide[1]}}  {about}")
+
+
+def _style_sheet(photo: Path | None, output: Path | None, size: int, overwrite: bool) -> None:
+    from .fastnet.gallery import style_sheet
+
+    if photo is None or output is None:
+        raise SettingsError("styles --sheet needs a photo and -o OUTPUT: brushwork styles --sheet photo.jpg -o sheet.png.")
+    if not 32 <= size <= 4096:
+        raise SettingsError(f"size must be between 32 and 4096 px, not {size}.")
+    if not photo.is_file():
+        raise InputError(f"photo '{photo}' does not exist: check the path.")
+    check_output(output, overwrite, inputs=[photo])
+    with ProgressBar("styles") as bar:
+        img = style_sheet(load_image(photo, "photo"), size=size, progress=bar)
+    save_image(img, output, overwrite)
+    err.print(f"wrote {output}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +686,7 @@ def harmonize(
 
     with _user_errors():
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
-        out = check_output(output, overwrite)
+        out = check_output(output, overwrite, inputs=[painting, composite, mask, loose_mask, settings.weights])
         p_img = load_image(painting, "painting")
         c_img = load_image(composite, "composite")
         m_img = load_image(mask, "mask")
@@ -550,7 +752,8 @@ class VideoProgressBar(ProgressBar):
 
 
 def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
-               preset: str | None, values: dict[str, Any]) -> None:
+               preset: str | None, values: dict[str, Any], ray: str | None = None, gpus: float | None = None,
+               segment_seconds: float = 10.0) -> None:
     from .fastnet.modelfile import resolve  # a shipped style name → its file
     from .video import (
         NetworkFrameStylizer,
@@ -568,8 +771,11 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
                             f"{'not both' if styles else 'one of them'}.")
     if model is not None and preset is not None:
         raise SettingsError("--preset applies to --style only: drop it with --model.")
-    out = check_video_output(output, overwrite)
+    out = check_video_output(output, overwrite, inputs=[source, *(styles or []), model])
     info = probe_video(source)  # refuse a bad input before loading any network
+    if ray is not None:
+        _video_on_cluster(source, out, styles, model, overwrite, preset, values, settings, ray, gpus, segment_seconds)
+        return
     with VideoProgressBar() as bar:
         if model is not None:
             net = load_model(model, settings.device, settings.backend)
@@ -587,6 +793,29 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
               f"{result.seconds:.1f} s, {result.fps:.2f} frames/s stylized{cuts}; audio: {result.audio})")
 
 
+def _video_on_cluster(source: Path, out: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
+                      preset: str | None, values: dict[str, Any], settings: VideoSettings, ray: str,
+                      gpus: float | None, segment_seconds: float) -> None:
+    from .cluster import VideoRecipe, run_video
+    from .fastnet.modelfile import resolve
+
+    if model is not None:
+        recipe = VideoRecipe(model=str(resolve(model).resolve()))
+    else:
+        own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
+        opt = settings_from(preset, **own, device=settings.device)
+        for p in styles or []:
+            load_image(p, "style image")  # a bad style image is one line before any worker starts
+        recipe = VideoRecipe(styles=tuple(str(p.resolve()) for p in styles or []), stylize=opt,
+                             frame_iterations=settings.frame_iterations)
+    with VideoProgressBar() as bar:
+        result = run_video(source.resolve(), out.resolve(), recipe, settings, overwrite, _cluster_options(ray, gpus),
+                           bar, segment_seconds)
+    reused = f", {result.reused} segment(s) from an earlier run" if result.reused else ""
+    err.print(f"wrote {out} ({result.frames} frames in {result.segments} segment(s){reused}, {result.seconds:.1f} s on "
+              f"{result.workers}; audio: {result.audio})")
+
+
 @app.command()
 @_with_video_settings
 def video(
@@ -599,6 +828,11 @@ def video(
         "--model", help="A fast style model file or shipped style name.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
     preset: Annotated[str | None, typer.Option("--preset", help="--style only: start from a named preset.")] = None,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
+    segment_seconds: Annotated[float, typer.Option(
+        "--segment-seconds", rich_help_panel="Cluster", help="--ray: length of the pieces the video is cut into for the "
+        "workers (each starts a second early, so the steadiness carries across the join).")] = 10.0,
     **values: Any,
 ) -> None:
     """Paint every frame of INPUT, steadily (optical-flow temporal consistency), keeping the audio.
@@ -606,7 +840,7 @@ def video(
     Interrupted runs continue where they stopped when the same command is run again.
     """
     with _user_errors():
-        _run_video(source, output, style, model, overwrite, preset, values)
+        _run_video(source, output, style, model, overwrite, preset, values, ray, gpus_per_worker, segment_seconds)
 
 
 # ---------------------------------------------------------------------------------------------
