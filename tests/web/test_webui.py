@@ -331,7 +331,7 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
         "/stylize": lambda sent, raw: (sent, photo, "default", *stylize),
         "/fast": lambda sent, raw: (sent, "the_scream", *fast),
         "/harmonize": lambda sent, raw: (sent, {"background": photo, "layers": [], "composite": None}, None, *harmonize),
-        "/video": lambda sent, raw: (sent, "the_scream", *video),
+        "/video": lambda sent, raw: (sent, "fast style", "the_scream", None, *video),
     }
     for endpoint, build in cases.items():
         messages = _refusals(client, endpoint, build)
@@ -339,7 +339,7 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
         (answer,) = messages["payload"]  # brushwork's, or gradio's own refusal before the handler
         assert answer == NOT_UPLOADED or "exception" in answer, (endpoint, messages)
     for endpoint, build in {"/fast": lambda sent, raw: (photo, raw, *fast),
-                            "/video": lambda sent, raw: (photo, raw, *video)}.items():
+                            "/video": lambda sent, raw: (photo, "fast style", raw, None, *video)}.items():
         messages = _refusals(client, endpoint, build)
         assert {m for ms in messages.values() for m in ms} == {NOT_OFFERED}, (endpoint, messages)
     # and a path as the start image of an optimisation is refused too
