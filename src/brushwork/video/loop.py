@@ -38,7 +38,7 @@ from .io import REMUX_AUDIO, VIDEO_FORMATS, VideoInfo, Writer, probe_video, read
 from .settings import VideoSettings
 from .stylizers import FrameStylizer, TemporalTarget
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: network frames keep their detail (#22); frames cached before differ
 
 
 
