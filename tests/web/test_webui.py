@@ -156,6 +156,37 @@ def test_fast_job_writes_a_picture(tmp_path, content_file):
     assert Image.open(final.result).size == final.preview.size and max(final.preview.size) == 64
 
 
+def _tiny_clip(path, frames=3, size=(48, 32)):
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=12)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        rng = np.random.default_rng(0)
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8), format="rgb24")
+            f.pts = i
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
+def test_video_job_paints_with_a_fast_style_or_a_painting_at_a_capped_size(tmp_path, style_file, monkeypatch):
+    clip = _tiny_clip(tmp_path / "clip.mp4")
+    (tmp_path / "a").mkdir()
+    fast = list(jobs.video_job(clip, "starry_night_lite", VideoSettings(device="cpu"), tmp_path / "a"))
+    assert fast[-1].result.exists() and "3 frames" in fast[-1].status
+    monkeypatch.setitem(jobs.VIDEO_OPT_MAX_SIDE, "cpu", 32)  # the clip is 48 px wide: the cap applies
+    (tmp_path / "b").mkdir()
+    opt = list(jobs.video_job(clip, "", VideoSettings(device="cpu", frame_iterations=1), tmp_path / "b",
+                              painting=style_file, stylize_settings=StylizeSettings(quality="single", iterations=2)))
+    assert opt[-1].result.exists() and "painted at 32 px" in opt[-1].status
+    with pytest.raises(InputError, match="painting"):
+        list(jobs.video_job(clip, "", VideoSettings(device="cpu"), tmp_path, painting=tmp_path / "missing.png"))
+
+
 # ---------------------------------------------------------------------------------------------
 # A live server
 
@@ -300,7 +331,7 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
         "/stylize": lambda sent, raw: (sent, photo, "default", *stylize),
         "/fast": lambda sent, raw: (sent, "the_scream", *fast, None),
         "/harmonize": lambda sent, raw: (sent, {"background": photo, "layers": [], "composite": None}, None, *harmonize),
-        "/video": lambda sent, raw: (sent, "the_scream", *video),
+        "/video": lambda sent, raw: (sent, "fast style", "the_scream", None, *video),
     }
     for endpoint, build in cases.items():
         messages = _refusals(client, endpoint, build)
@@ -313,11 +344,11 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
     (answer,) = messages["payload"]
     assert answer == NOT_UPLOADED or "exception" in answer, messages
     for endpoint, build in {"/fast": lambda sent, raw: (photo, raw, *fast, None),
-                            "/video": lambda sent, raw: (photo, raw, *video)}.items():
+                            "/video": lambda sent, raw: (photo, "fast style", raw, None, *video)}.items():
         messages = _refusals(client, endpoint, build)
         assert {m for ms in messages.values() for m in ms} == {NOT_OFFERED}, (endpoint, messages)
     # and a path as the start image of an optimisation is refused too
-    with pytest.raises(Exception, match="init must be content or noise"):  # noqa: PT011
+    with pytest.raises(Exception, match="init must be one of"):  # noqa: PT011
         names = [f.name for f in fields(StylizeSettings) if f.name not in HIDDEN]
         values = list(stylize)
         values[names.index("init")] = "/etc/hostname"

@@ -38,7 +38,7 @@ from .io import REMUX_AUDIO, VIDEO_FORMATS, VideoInfo, Writer, probe_video, read
 from .settings import VideoSettings
 from .stylizers import FrameStylizer, TemporalTarget
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: network frames keep their detail (#22); frames cached before differ
 
 
 
@@ -203,7 +203,9 @@ def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, motion: Motion | N
         if motion.cut:
             cuts.append(index)
         else:
-            warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward)
+            # bicubic: a bilinear warp is a low-pass filter, and each frame inherits the last one's
+            warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward, cv2.INTER_CUBIC)
+            np.clip(warped, 0, 1, out=warped)
             mask = motion.mask[..., None]
             start = mask * warped + (1 - mask) * (work.astype(np.float32) / 255.0)
             init = torch.from_numpy(start).permute(2, 0, 1).unsqueeze(0).contiguous()

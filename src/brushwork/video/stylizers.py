@@ -6,7 +6,9 @@ flow can be trusted:
 
 * optimisation mode (``--style``): the frame starts from the warped previous result and its
   objective gains a :class:`~brushwork.core.losses.TemporalLoss`;
-* network mode (``--model``): the network's output is blended with the warped previous result.
+* network mode (``--model``): the network's output is blended with the warped previous result,
+  and the blend's fine detail is brought back to the network's own contrast
+  (:func:`.detail.restore_detail`), so the steadiness costs no sharpness.
 
 Any ``net(frame) -> frame`` (such as a ``brushwork.fastnet`` model) plugs into the second.
 """
@@ -31,6 +33,7 @@ from ..core.image import to_pil
 from ..core.losses import TemporalLoss
 from ..core.progress import ProgressCallback, silent
 from ..gatys import Stylizer, StylizeSettings
+from .detail import restore_detail
 
 
 class TemporalTarget(NamedTuple):
@@ -69,18 +72,24 @@ def _hash_tensors(tensors: Sequence[torch.Tensor]) -> str:
 class NetworkFrameStylizer:
     """Network mode: ``net(frame)`` per frame, blended with the warped previous output.
 
-    Where the previous frame is reliable, the result is ``(net(frame) + W·warped) / (1 + W)``,
+    Where the previous frame is reliable, the blend is ``(net(frame) + W·warped) / (1 + W)``,
     the image closest to both in the least-squares sense when the previous one counts W times;
-    elsewhere it is the network's output unchanged.
+    elsewhere it is the network's output unchanged.  With ``keep_detail`` (the default) the
+    blend's fine bands are then scaled back up to the network output's local contrast
+    (:func:`.detail.restore_detail`): a plain blend loses sharpness to every warp it inherits.
     """
 
-    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], device: str = "auto", identity: str | None = None) -> None:
+    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], device: str = "auto", identity: str | None = None,
+                 keep_detail: bool = True) -> None:
         self.net = net
         self.device = resolve_device(device)
+        self.keep_detail = keep_detail
         if isinstance(net, torch.nn.Module):
             net.to(self.device).eval()
             identity = identity or "net:" + _hash_tensors(list(net.state_dict().values()))
         self.identity = identity or f"net:{getattr(net, '__qualname__', type(net).__qualname__)}"
+        if not keep_detail:
+            self.identity += ":plain-blend"
 
     @torch.inference_mode()
     def stylize(self, frame: torch.Tensor, init: torch.Tensor | None, temporal: TemporalTarget | None) -> torch.Tensor:
@@ -92,7 +101,13 @@ class NetworkFrameStylizer:
         if temporal is None:
             return fresh
         w = temporal.weight
-        return (fresh + w * temporal.warped) / (1 + w)
+        blend = (fresh + w * temporal.warped) / (1 + w)
+        if not self.keep_detail:
+            return blend
+        hwc = lambda t: t[0].permute(1, 2, 0).numpy()  # noqa: E731
+        where = (w[0, 0] > 0).float().numpy()
+        kept = restore_detail(np.ascontiguousarray(hwc(blend)), np.ascontiguousarray(hwc(fresh)), where)
+        return torch.from_numpy(kept).permute(2, 0, 1).unsqueeze(0)
 
 
 #: Scale of the temporal loss in optimisation mode, per unit of ``temporal_weight``.  The image

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import settings
-from ..core.errors import BrushworkError, ResourceError, SettingsError
+from ..core.errors import BrushworkError, InputError, ResourceError, SettingsError
 from . import jobs
 
 log = logging.getLogger("brushwork.web")
@@ -381,28 +381,47 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
             # -- video ----------------------------------------------------------------------------
             with gr.Tab("Video", id="video"):
+                opt_side = jobs.VIDEO_OPT_MAX_SIDE.get(dev.type, jobs.VIDEO_OPT_MAX_SIDE["cpu"])
                 with gr.Row():
                     with gr.Column():
                         clip = gr.File(label="video (MP4, MOV, MKV, WebM …)", file_types=["video"], type="filepath")
+                        video_mode = gr.Radio(["fast style", "your painting"], value="fast style", label="paint with",
+                                              info="A shipped fast style (seconds per second of video on a CPU) or "
+                                                   f"any painting by optimisation (slow: painted at up to {opt_side} px "
+                                                   f"on this {dev.type}, then brought to the video's size).")
                         video_style = gr.Dropdown(styles, value=styles[0], label="style",
                                                   info="A shipped fast style; every frame is painted with it.")
+                        video_painting = gr.Image(label="painting", visible=False, **upload)
                         v_form = settings_form(gr, VideoSettings, VideoSettings(), main=("size", "temporal_weight"))
                         run_v = gr.Button("Paint the video", variant="primary")
                     with gr.Column():
                         preview_v = gr.Image(label="latest frame", type="pil", interactive=False, format="png")
                         status_v = gr.Markdown()
+                        player_v = gr.Video(label="painted video", interactive=False)
                         file_v = gr.File(label="download the video", interactive=False)
                 v_names = list(v_form)
 
-                def video(clip_file: Any, style_name: str, *values: Any):
-                    clip_path, style_name = _path(clip_file), _offered(style_name, styles)
-                    settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
-                    with new_dir() as folder:
-                        for u in jobs.video_job(clip_path, style_name, settings, folder, max_video_bytes):
-                            yield _outputs(u)
+                def pick_mode(mode: str):
+                    opt = mode == "your painting"
+                    return gr.update(visible=not opt), gr.update(visible=opt)
 
-                run_v.click(_guarded(gr, video), [clip, video_style, *v_form.values()], [preview_v, status_v, file_v],
-                            api_name="video", **queue_kw)
+                video_mode.change(pick_mode, video_mode, [video_style, video_painting])
+
+                def video(clip_file: Any, mode: str, style_name: str, painting_file: Any, *values: Any):
+                    clip_path = _path(clip_file)
+                    settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
+                    painting = _path(painting_file) if mode == "your painting" else None
+                    if mode == "your painting" and painting is None:
+                        raise InputError("no painting given: upload one, or pick a fast style.")
+                    if painting is None:
+                        style_name = _offered(style_name, styles)
+                    with new_dir() as folder:
+                        for u in jobs.video_job(clip_path, style_name, settings, folder, max_video_bytes,
+                                                painting=painting, max_image_bytes=max_image_bytes):
+                            yield (*_outputs(u), u.result and str(u.result))
+
+                run_v.click(_guarded(gr, video), [clip, video_mode, video_style, video_painting, *v_form.values()],
+                            [preview_v, status_v, file_v, player_v], api_name="video", **queue_kw)
 
     app.queue(max_size=limits.max_size, default_concurrency_limit=limits.concurrency)
     app.brushwork_limits = limits  # for tests and the start-up message

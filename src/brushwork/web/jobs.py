@@ -285,26 +285,58 @@ def harmonize_job(painting: str | os.PathLike[str] | None, composite: Image.Imag
     yield from run_in_thread(work)
 
 
+#: --style (optimisation) on the web: longest side the frames are painted at, per device kind.
+#: A CPU takes seconds per frame even at 256 px; the output keeps the video's own size.
+VIDEO_OPT_MAX_SIDE = {"cpu": 256, "cuda": 640, "mps": 384}
+#: --style on the web: most frames per video on a CPU (about 10 s at 24 fps).
+VIDEO_OPT_MAX_FRAMES_CPU = 240
+
+
 def video_job(video: str | os.PathLike[str] | None, style: str, settings, workdir: Path,
-              max_bytes: int = MAX_VIDEO_BYTES, max_frames: int = MAX_VIDEO_FRAMES) -> Iterator[Update]:
-    """A video painted with a shipped fast style and optical-flow temporal consistency (``brushwork video``)."""
+              max_bytes: int = MAX_VIDEO_BYTES, max_frames: int = MAX_VIDEO_FRAMES,
+              painting: str | os.PathLike[str] | None = None, stylize_settings=None,
+              max_image_bytes: int = MAX_IMAGE_BYTES) -> Iterator[Update]:
+    """A video painted with optical-flow temporal consistency (``brushwork video``): with a
+    shipped fast style, or, given ``painting``, by optimisation (``--style``) at a side limited
+    to what the machine can do (:data:`VIDEO_OPT_MAX_SIDE`)."""
     from dataclasses import replace
 
+    from ..core.device import resolve_device
     from ..fastnet.modelfile import resolve
-    from ..video import NetworkFrameStylizer, file_fingerprint, load_model, stylize_video
+    from ..video import NetworkFrameStylizer, OptimizationFrameStylizer, file_fingerprint, load_model, stylize_video
 
+    kind = resolve_device(settings.device).type
+    opt = painting is not None
+    if opt and kind == "cpu":
+        max_frames = min(max_frames, VIDEO_OPT_MAX_FRAMES_CPU)
     info = check_video_upload(video, max_bytes, max_frames)
     settings = replace(settings, cache=False)  # a web job is not resumed
+    note = ""
+    if opt:
+        style_img = check_image_upload(painting, "painting", max_image_bytes)
+        cap = VIDEO_OPT_MAX_SIDE.get(kind, VIDEO_OPT_MAX_SIDE["cpu"])
+        side = min(settings.size or max(info.width, info.height), cap)
+        if side < max(info.width, info.height):
+            note = f"; painted at {side} px (the limit for optimisation on {kind}), output at the video's size"
+        settings = replace(settings, size=side)
 
     def work(progress: ProgressCallback) -> Update:
-        net = load_model(style, settings.device, settings.backend)
-        stylizer = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(style)))
+        if opt:
+            from ..gatys import StylizeSettings
+
+            base = stylize_settings or StylizeSettings(quality="draft")
+            stylizer = OptimizationFrameStylizer([style_img], replace(base, device=settings.device),
+                                                 settings.frame_iterations)
+        else:
+            net = load_model(style, settings.device, settings.backend)
+            stylizer = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(style)))
         result = stylize_video(info.path, workdir / "painted.mp4", stylizer, settings, False, progress)
         notes = "".join(f"; {n}" for n in result.notes)
-        status = f"done: {result.frames} frames in {result.seconds:.1f} s (audio: {result.audio}{notes})"
+        status = (f"done: {result.frames} frames in {result.seconds:.1f} s, {result.fps:.1f} fps "
+                  f"(audio: {result.audio}{notes}{note})")
         return Update(status, 1.0, None, result.output)
 
-    yield Update("starting …")
+    yield Update("starting …" + note)
     yield from run_in_thread(work)
 
 
