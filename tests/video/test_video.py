@@ -186,6 +186,18 @@ def test_scene_cut_is_never_blended_across(tmp_path):
 
 
 def test_interrupted_run_resumes_from_the_last_finished_frame(clip, tmp_path):
+    # OpenCV's threaded optical flow is not bit-reproducible, and the detail restoration amplifies
+    # its tiny differences in this deliberately flickery stand-in; one thread makes the straight
+    # run repeatable, so what is compared is the resume itself.
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        _resume_matches_a_straight_run(clip, tmp_path)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _resume_matches_a_straight_run(clip, tmp_path):
     out = tmp_path / "out.mp4"
     k = 5
     first = Counting(NetworkFrameStylizer(Flickery()), interrupt_at=k)
