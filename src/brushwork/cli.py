@@ -35,11 +35,12 @@ from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
 from .core.files import SAVE_FORMATS, check_output
 from .core.image import load_image, save_image
+from .core.names import default_output, free_name, name_part
 from .core.progress import Progress as JobProgress
 from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
 from .gatys.presets import settings_from
-from .gatys.regions import load_region_mask
+from .gatys.regions import check_counts, load_region_mask
 from .gatys.settings import StylizeSettings
 from .gatys.stylizer import Stylizer, StylizeResult, save_path
 from .harmonization.settings import HarmonizeSettings
@@ -245,12 +246,33 @@ def _with_settings(settings_cls: type) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# Output names: a sensible default beside the input, never replacing a file unasked
+
+
+def make_output_folder(output: Path, formats: dict[str, str] | None = None) -> None:
+    """Create a missing output folder (as ``fast`` does for a folder of results), for a name that
+    would be accepted otherwise; a bad extension is left to the output check's message."""
+    parent = output.parent
+    if str(parent) in ("", ".") or parent.exists() or output.suffix.lower() not in (formats or SAVE_FORMATS):
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder '{parent}' ({exc.strerror or exc}): choose another "
+                          "folder.") from None
+
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 
-def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
+def _run_stylize(content: Path, styles: list[Path], output: Path | None, overwrite: bool, preset: str | None,
                  values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
+    check_counts(len(styles), len(masks) if masks else None, settings.style_blend)  # before any work
+    if output is None:
+        output = default_output(content, [s.name for s in styles], ".png", overwrite)
+    make_output_folder(output)
     out = check_output(output, overwrite)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
@@ -278,7 +300,10 @@ def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: boo
 def stylize(
     content: Annotated[Path, typer.Argument(help="The photo to paint.", show_default=False)],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images (paintings).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.png, .jpg, .webp); a missing folder is created. "
+        "Default: beside CONTENT, named after it and the style (photo_starry_night.png), never replacing a file.",
+        show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
     preset: Annotated[str | None, typer.Option("--preset", help="Start from a named preset: default, guohua.")] = None,
     mask: Annotated[list[Path] | None, typer.Option(
@@ -362,8 +387,12 @@ def train(
             trainer.run()
 
 
-def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
+def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, style: str = "fast"
+                  ) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first.
+
+    Without OUTPUT one image goes beside itself (``photo_starry_night.png``), one folder into a
+    new folder beside it (``photos_starry_night/``), several inputs into ``STYLE/``."""
     from .fastnet.data import IMAGE_SUFFIXES
 
     files: list[Path] = []
@@ -377,7 +406,15 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[tup
             files.append(p)
         else:
             raise InputError(f"input '{p}' does not exist: check the path.")
+    if output is None:
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            output = default_output(files[0], [style], ".png", overwrite)
+        elif len(inputs) == 1:
+            output = free_name(inputs[0].parent / f"{name_part(inputs[0].name)}_{name_part(style)}")
+        else:
+            output = free_name(Path(name_part(style)))
     if len(inputs) == 1 and not inputs[0].is_dir():
+        make_output_folder(output)
         return [(files[0], check_output(output, overwrite))]
     if output.exists() and not output.is_dir():
         raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
@@ -402,8 +439,10 @@ def fast(
     model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx) or a shipped style name "
                                          "(see `brushwork styles`).", show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Images and/or folders of images.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file for one image; a folder for several.",
-                                         show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output file for one image; a folder for several (created when missing). "
+        "Default: beside the input, named after it and the style (photo_starry_night.png; a folder: "
+        "photos_starry_night/).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     **values: Any,
 ) -> None:
@@ -412,12 +451,12 @@ def fast(
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite)
+        pairs = _plan_outputs(inputs, output, overwrite, model)
         start = time.perf_counter()
         stylizer = FastStylizer(model, settings)
         with ProgressBar("fast") as bar:
             n = stylize_files(stylizer, pairs, overwrite, bar)
-        where = pairs[0][1] if len(pairs) == 1 and pairs[0][1] == output else output
+        where = pairs[0][1] if len(pairs) == 1 and not pairs[0][0].is_dir() and len(inputs) == 1 else pairs[0][1].parent
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
 
 
@@ -473,7 +512,9 @@ def harmonize(
     composite: Annotated[Path, typer.Argument(help="The painting with the object pasted in.", show_default=False)],
     mask: Annotated[Path, typer.Argument(help="Tight mask: white on the pasted object, black elsewhere.",
                                          show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.png, .jpg, .webp); a missing folder is created. "
+        "Default: beside COMPOSITE (composite_harmonized.png), never replacing a file.", show_default=False)] = None,
     loose_mask: Annotated[Path | None, typer.Option(
         "--loose-mask", help="A looser mask around the object; derived by dilating MASK when not given.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
@@ -484,6 +525,9 @@ def harmonize(
 
     with _user_errors():
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
+        if output is None:
+            output = default_output(composite, ["harmonized"], ".png", overwrite)
+        make_output_folder(output)
         out = check_output(output, overwrite)
         p_img = load_image(painting, "painting")
         c_img = load_image(composite, "composite")
@@ -549,7 +593,7 @@ class VideoProgressBar(ProgressBar):
                         info=f"loss {p.loss:.4g}")
 
 
-def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
+def _run_video(source: Path, output: Path | None, styles: list[Path] | None, model: Path | None, overwrite: bool,
                preset: str | None, values: dict[str, Any]) -> None:
     from .fastnet.modelfile import resolve  # a shipped style name → its file
     from .video import (
@@ -568,6 +612,20 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
                             f"{'not both' if styles else 'one of them'}.")
     if model is not None and preset is not None:
         raise SettingsError("--preset applies to --style only: drop it with --model.")
+    own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
+    if model is not None and own:
+        names = ", ".join("--" + fields_spec.flag(k) for k in own)
+        raise SettingsError(f"{names} appl{'ies' if len(own) == 1 else 'y'} to --style only (optimisation): "
+                            "drop it with --model.")
+    if styles:
+        opt = settings_from(preset, **own, device=settings.device)
+        check_counts(len(styles), None, opt.style_blend)
+    if output is None:
+        tags = [str(model)] if model is not None else [s.name for s in styles or []]
+        output = default_output(source, tags, ".mp4", overwrite)
+    from .video.loop import VIDEO_FORMATS
+
+    make_output_folder(output, VIDEO_FORMATS)
     out = check_video_output(output, overwrite)
     info = probe_video(source)  # refuse a bad input before loading any network
     with VideoProgressBar() as bar:
@@ -575,8 +633,6 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
             net = load_model(model, settings.device, settings.backend)
             stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))
         else:
-            own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
-            opt = settings_from(preset, **own, device=settings.device)
             images = [load_image(p, "style image") for p in styles or []]
             stylizer = OptimizationFrameStylizer(images, opt, settings.frame_iterations, progress=bar.frame)
         result = stylize_video(source, out, stylizer, settings, overwrite, bar)
@@ -592,7 +648,10 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
 def video(
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="The video to paint (anything ffmpeg reads).",
                                            show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.mp4, .m4v or .mov).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.mp4, .m4v or .mov); a missing folder is created. "
+        "Default: beside INPUT, named after it and the style (clip_starry_night.mp4), never replacing a file.",
+        show_default=False)] = None,
     style: Annotated[list[Path] | None, typer.Option(
         "--style", help="Style image for the optimisation mode; repeat to blend several.", show_default=False)] = None,
     model: Annotated[Path | None, typer.Option(

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..core.errors import BrushworkError, InputError
 from ..core.image import MAX_UPLOAD_BYTES, check_upload, save_image
+from ..core.names import name_part
 from ..core.progress import Progress, ProgressCallback
 
 #: Largest image upload in bytes (one cap for the page and the upload check).  load_image also
@@ -230,7 +231,8 @@ def stylize_job(content: str | os.PathLike[str] | None, styles: Sequence[str | o
     def work(progress: ProgressCallback) -> Update:
         stylizer = Stylizer(settings)
         result = stylizer.run(c_img, s_imgs, progress)
-        out = save_image(result.image, workdir / "stylized.png")
+        names = [name_part(str(content)), *(name_part(str(p)) for p in styles if p is not None)]
+        out = save_image(result.image, workdir / ("_".join(names) + ".png"))
         status = f"done: {result.iterations} iterations in {result.seconds:.1f} s{_stopped_note(result.stopped)}"
         return Update(status, 1.0, result.image, out)
 
@@ -246,7 +248,7 @@ def fast_job(image: str | os.PathLike[str] | None, style: str, settings, workdir
     img = check_image_upload(image, "photo", max_bytes)
     start = time.perf_counter()
     picture = FastStylizer(style, settings)(img)
-    out = save_image(picture, workdir / f"{style}.png")
+    out = save_image(picture, workdir / f"{name_part(str(image))}_{name_part(style)}.png")
     yield Update(f"done: {picture.width}×{picture.height} in {time.perf_counter() - start:.1f} s", 1.0, picture, out)
 
 
@@ -263,7 +265,7 @@ def harmonize_job(painting: str | os.PathLike[str] | None, composite: Image.Imag
 
     def work(progress: ProgressCallback) -> Update:
         result = Harmonizer(settings).run(p_img, composite.convert("RGB"), mask, None, progress)
-        out = save_image(result.image, workdir / "harmonized.png")
+        out = save_image(result.image, workdir / f"{name_part(str(painting))}_harmonized.png")
         status = (f"done: style level {result.style_level:.2f}, {result.iterations} iterations in "
                   f"{result.seconds:.1f} s{_stopped_note(result.stopped)}")
         return Update(status, 1.0, result.image, out)
