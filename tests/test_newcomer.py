@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 import pytest
 import torch
+from rich.console import Console
+from typer.testing import CliRunner
 
+from brushwork import cli
+from brushwork.cli import app
 from brushwork.core import device as devmod
 from brushwork.core.errors import ResourceError, SettingsError
-
+from brushwork.core.names import default_output, free_name, name_part
+from brushwork.core.progress import Progress, RecentRate, clock
 
 # -- devices ------------------------------------------------------------------------------------
 
@@ -56,8 +64,9 @@ def test_missing_onnx_names_the_extra(monkeypatch):
 
 
 def test_onnx_is_a_regular_dependency():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
     assert any(d.startswith("onnxruntime") for d in deps) and any(d.startswith("onnx>") for d in deps)
@@ -65,10 +74,6 @@ def test_onnx_is_a_regular_dependency():
 
 # -- output names -------------------------------------------------------------------------------
 
-from typer.testing import CliRunner  # noqa: E402
-
-from brushwork.cli import app  # noqa: E402
-from brushwork.core.names import default_output, free_name, name_part  # noqa: E402
 
 runner = CliRunner()
 TINY = ["--size", "48", "--quality", "single", "--iterations", "1"]
@@ -129,3 +134,61 @@ def test_blend_and_mask_counts_are_checked_before_reading_images(tmp_path):
 def test_video_model_refuses_optimisation_options(tmp_path):
     result = runner.invoke(app, ["video", str(tmp_path / "no-clip.mp4"), "--model", "starry_night", "--tile", "256"])
     assert result.exit_code == 4 and "--tile applies to --style only" in result.output, result.output
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+
+def test_eta_follows_the_recent_pace():
+    t = [0.0]
+    rate = RecentRate(window=10, now=lambda: t[0])
+    for done in range(0, 11):  # a slow start: 10 s per step …
+        t[0] = done * 10.0
+        rate.update(done)
+    for done in range(11, 31):  # … then 1 s per step
+        t[0] += 1.0
+        rate.update(done)
+    assert rate.eta(100) == pytest.approx(70, rel=0.15)  # the average since the start would say ~280
+    assert clock(75) == "1:15" and clock(3725) == "1:02:05"
+
+
+def test_plain_progress_lines_when_stderr_is_not_a_terminal(content_file, style_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.ProgressBar, "plain_interval", 0.0)
+    out = tmp_path / "o.png"
+    result = runner.invoke(app, ["stylize", str(content_file), str(style_file), "--size", "48", "--quality", "single",
+                                 "--iterations", "3", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if "elapsed" in ln]
+    assert len(lines) >= 3, result.stderr
+    assert re.search(r"it 1/3 \(\d+ %\), loss [\d.e+]+, elapsed \d+:\d\d, ETA (-|\d+:\d\d)", lines[0]), lines[0]
+    assert "\x1b" not in result.stderr  # plain text, no escape codes
+
+
+def test_fast_progress_counts_images(content_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.ProgressBar, "plain_interval", 0.0)
+    result = runner.invoke(app, ["fast", "the_scream", str(content_file), "--size", "48", "-o", str(tmp_path / "f.png")])
+    assert result.exit_code == 0, result.output
+    assert "image 1/1 (100 %)" in result.stderr and "loss" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_bars_keep_their_times_in_narrow_terminals(monkeypatch, width):
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, width=width, force_terminal=True, highlight=False, soft_wrap=True))
+    with cli.ProgressBar("harmonize") as bar:
+        for i in (1, 2):
+            bar(Progress("harmonize", "pass 1/2 robust (700 px)", i, 700, i, 700, loss=12345.6))
+    last = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buf.getvalue()).replace("\r", "\n").strip().splitlines()[-1]
+    assert len(last) <= width and re.search(r"\d:\d\d:\d\d ETA (-|\d+:\d\d)$", last.rstrip()), last
+
+
+def test_web_status_shows_elapsed_and_eta():
+    from brushwork.web.jobs import _describe
+
+    t = [0.0]
+    rate = RecentRate(now=lambda: t[0])
+    for i in range(5):
+        t[0] = float(i)
+        rate.update(i)
+    text = _describe(Progress("stylize", "scale 1/3", 4, 100, 4, 100, loss=2.0), rate)
+    assert "0:04 elapsed" in text and "about 1:36 left" in text, text

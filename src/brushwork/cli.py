@@ -27,7 +27,8 @@ import typer
 import typer.core
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from . import __version__
 from .core import settings as fields_spec
@@ -37,6 +38,7 @@ from .core.files import SAVE_FORMATS, check_output
 from .core.image import load_image, save_image
 from .core.names import default_output, free_name, name_part
 from .core.progress import Progress as JobProgress
+from .core.progress import RecentRate, clock
 from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
 from .gatys.presets import settings_from
@@ -127,18 +129,41 @@ def _user_errors() -> Iterator[None]:
 
 
 class ProgressBar:
-    """Draws :class:`~brushwork.core.progress.Progress` events as a rich progress bar with ETA."""
+    """Draws :class:`~brushwork.core.progress.Progress` events: a rich bar on a terminal, and where
+    stderr is not one (``| tee``, a log file, a CI runner) one plain line every
+    :attr:`plain_interval` seconds.  Elapsed time and ETA come from the recent pace
+    (:class:`~brushwork.core.progress.RecentRate`), so a busy machine does not skew the estimate."""
 
-    def __init__(self, description: str) -> None:
-        self.bar = self._progress(TaskProgressColumn(), TextColumn("it {task.fields[step]}"),
-                                  TextColumn("loss {task.fields[loss]}"))
-        self.task = self.bar.add_task(description, total=1.0, step="-", loss="-")
+    #: Seconds between plain lines when stderr is not a terminal.
+    plain_interval = 5.0
 
-    @staticmethod
-    def _progress(*middle: Any) -> Progress:
-        """The bar layout every command shares: name, bar, the job's own columns, elapsed time, ETA."""
-        return Progress(TextColumn("[bold]{task.description}"), BarColumn(), *middle, TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=_state["quiet"], transient=False)
+    def __init__(self, description: str, unit: str = "it", total: int | None = None, loss: bool = True) -> None:
+        self.unit, self.with_loss, self.steps = unit, loss, total
+        middle: list[Any] = [TextColumn(unit + " {task.fields[step]}")]
+        if loss:
+            middle.append(TextColumn("loss {task.fields[loss]}"))
+        self.bar = self._progress(*middle)
+        first = f"0/{total}" if total else "-"
+        self.task = self.bar.add_task(description, total=float(total or 1), step=first, loss="-", eta="-")
+
+    def _progress(self, *middle: Any) -> Progress:
+        """The layout every command shares: name, bar, the job's own columns, elapsed time, ETA.
+
+        In a narrow terminal the bar and then the job's columns give way, so that the times are never
+        cut off; off a terminal rich draws nothing and plain lines are printed instead."""
+        self.rate = RecentRate()
+        self.plain = not _state["quiet"] and not err.is_terminal
+        self.last_line = -math.inf
+        self.last_event: JobProgress | None = None
+        self.printed: JobProgress | None = None
+        width = err.width
+        columns: list[Any] = [TextColumn("[bold]{task.description}", table_column=Column(overflow="ellipsis",
+                                                                                           no_wrap=True, ratio=1))]
+        if width >= 100:
+            columns.append(BarColumn(bar_width=24 if width < 130 else 40))
+        columns += [TaskProgressColumn(), *(middle if width >= 80 else middle[:1])]
+        columns += [TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}")]
+        return Progress(*columns, console=err, disable=_state["quiet"] or self.plain, transient=False, expand=True)
 
     def __enter__(self) -> ProgressBar:
         self.bar.__enter__()
@@ -146,10 +171,38 @@ class ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(*exc)
+        if self.plain and self.last_event is not None and self.last_event is not self.printed and exc[0] is None:
+            self._line(self.last_event, final=True)
+
+    def _eta(self, p: JobProgress) -> str:
+        eta = self.rate.eta(p.total)
+        return "-" if eta is None else clock(eta)
+
+    def _step_text(self, p: JobProgress) -> str:
+        return f"{p.step}/{p.steps}" if p.steps else "-"
+
+    def _line(self, p: JobProgress, final: bool = False) -> None:
+        """One plain progress line: stage, step/total, percent, loss, elapsed, ETA."""
+        pct = 100.0 * p.done / p.total if p.total else 0.0
+        parts = [f"{p.stage}: {self.unit} {self._step_text(p)} ({pct:.0f} %)"]
+        if self.with_loss and math.isfinite(p.loss):
+            parts.append(f"loss {p.loss:.4g}")
+        parts.append(f"elapsed {clock(self.rate.elapsed)}")
+        if not final:
+            parts.append(f"ETA {self._eta(p)}")
+        err.print(", ".join(parts), markup=False, highlight=False)
+        self.last_line, self.printed = self.rate.elapsed, p
+
+    def _plain_update(self, p: JobProgress) -> None:
+        self.last_event = p
+        if self.plain and self.rate.elapsed - self.last_line >= self.plain_interval:
+            self._line(p)
 
     def __call__(self, p: JobProgress) -> None:
-        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
-                        step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-")
+        self.rate.update(p.done)
+        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done, step=self._step_text(p),
+                        loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-", eta=self._eta(p))
+        self._plain_update(p)
 
 
 def _print_version(value: bool) -> None:
@@ -379,7 +432,7 @@ def train(
         settings = TrainSettings(**parse_settings(TrainSettings, values))
         trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
         if _is_rank0():
-            with ProgressBar("train") as bar:
+            with ProgressBar("train", unit="step") as bar:
                 result = trainer.run(bar)
             note = f" ({result.stopped})" if result.stopped else ""
             err.print(f"wrote {output} after {result.step} steps, {result.seconds:.0f} s{note}")
@@ -454,7 +507,7 @@ def fast(
         pairs = _plan_outputs(inputs, output, overwrite, model)
         start = time.perf_counter()
         stylizer = FastStylizer(model, settings)
-        with ProgressBar("fast") as bar:
+        with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
             n = stylize_files(stylizer, pairs, overwrite, bar)
         where = pairs[0][1] if len(pairs) == 1 and not pairs[0][0].is_dir() and len(inputs) == 1 else pairs[0][1].parent
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
@@ -576,21 +629,24 @@ class VideoProgressBar(ProgressBar):
     def __init__(self) -> None:
         from rich.progress import MofNCompleteColumn
 
+        self.unit, self.with_loss = "frame", False
         self.bar = self._progress(MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
-        self.task = self.bar.add_task("frames", total=None, info="")
+        self.task = self.bar.add_task("frames", total=None, info="", eta="-")
         self.inner: Any = None
 
     def __call__(self, p: JobProgress) -> None:
         fps = p.parts.get("fps", 0.0)
+        self.rate.update(p.done)
         self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
-                        info=f"{fps:.2f} fps" if fps else "")
+                        info=f"{fps:.2f} fps" if fps else "", eta=self._eta(p))
+        self._plain_update(p)
 
     def frame(self, p: JobProgress) -> None:
         """Progress inside one frame (optimisation mode)."""
         if self.inner is None:
             self.inner = self.bar.add_task("frame", total=1.0, info="")
         self.bar.update(self.inner, description=f"  this frame: {p.stage}", total=p.total, completed=p.done,
-                        info=f"loss {p.loss:.4g}")
+                        info=f"loss {p.loss:.4g}", eta="")
 
 
 def _run_video(source: Path, output: Path | None, styles: list[Path] | None, model: Path | None, overwrite: bool,

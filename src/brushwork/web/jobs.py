@@ -28,7 +28,7 @@ from PIL import Image
 from ..core.errors import BrushworkError, InputError
 from ..core.image import MAX_UPLOAD_BYTES, check_upload, save_image
 from ..core.names import name_part
-from ..core.progress import Progress, ProgressCallback
+from ..core.progress import Progress, ProgressCallback, RecentRate, clock
 
 #: Largest image upload in bytes (one cap for the page and the upload check).  load_image also
 #: refuses more than MAX_INPUT_PIXELS pixels.
@@ -167,9 +167,13 @@ class Cancelled(Exception):  # noqa: N818 - not an error: the browser left
     """Raised inside the work when nobody is waiting for the result any more."""
 
 
-def _describe(p: Progress) -> str:
+def _describe(p: Progress, rate: RecentRate | None = None) -> str:
     loss = f", loss {p.loss:.4g}" if math.isfinite(p.loss) else ""
-    return f"{p.stage}: step {p.step}/{p.steps}{loss}"
+    times = ""
+    if rate is not None:
+        eta = rate.eta(p.total)
+        times = f" · {clock(rate.elapsed)} elapsed" + (f", about {clock(eta)} left" if eta is not None else "")
+    return f"{p.stage}: step {p.step}/{p.steps}{loss}{times}"
 
 
 def run_in_thread(work: Callable[[ProgressCallback], Update], interval: float = PREVIEW_INTERVAL) -> Iterator[Update]:
@@ -182,15 +186,17 @@ def run_in_thread(work: Callable[[ProgressCallback], Update], interval: float = 
     events: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
     last = [0.0]
+    rate = RecentRate()
 
     def progress(p: Progress) -> None:
         if stop.is_set():
             raise Cancelled
+        rate.update(p.done)
         now = time.monotonic()
         picture = None
         if p.preview is not None and now - last[0] >= interval:
             picture, last[0] = p.preview(), now
-        events.put(("update", Update(_describe(p), p.done / p.total if p.total else 0.0, picture)))
+        events.put(("update", Update(_describe(p, rate), p.done / p.total if p.total else 0.0, picture)))
 
     def target() -> None:
         try:
