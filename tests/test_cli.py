@@ -26,7 +26,8 @@ def test_help_shows_every_setting_with_default():
     result = runner.invoke(app, ["stylize", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     for name in settings_fields():
-        assert "--" + name.replace("_", "-") in result.output, name
+        flag = name.replace("_", "-")
+        assert f"--{flag}" in result.output or f"--[no-]{flag}" in result.output, name
     assert "512" in result.output and "relu4_2" in result.output  # defaults shown
     assert StylizeSettings().quality in result.output
 

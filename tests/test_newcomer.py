@@ -192,3 +192,52 @@ def test_web_status_shows_elapsed_and_eta():
         rate.update(i)
     text = _describe(Progress("stylize", "scale 1/3", 4, 100, 4, 100, loss=2.0), rate)
     assert "0:04 elapsed" in text and "about 1:36 left" in text, text
+
+
+# -- --help and --version ------------------------------------------------------------------------
+
+COMMANDS = ["stylize", "demo", "train", "fast", "export", "styles", "harmonize", "video", "serve"]
+
+
+def _help(*args: str) -> str:
+    result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_reads_well_at_100_columns(command):
+    text = _help(*([command] if command else []))
+    lines = text.splitlines()
+    assert max(len(ln) for ln in lines) <= 100
+    for bad in ("<bool>", "[default:", "(none)", "`", "None ", "<list[", "<str>"):
+        assert bad not in text, (bad, command)
+    # the flag column is at most about a third of the page: every help text starts by column 40
+    for ln in lines:
+        m = re.match(r"│ (--?\S.*?)\s{2,}\S", ln)
+        if m:
+            assert len(m.group(0)) <= 40, ln
+
+
+def test_stylize_help_defaults_choices_and_panels():
+    text = _help("stylize")
+    flat = " ".join(ln.strip("│ ").strip() for ln in text.splitlines())
+    assert "Default: 512." in flat and "Default: normal." in flat
+    assert "Default: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1." in flat  # never cut
+    assert "--style-loss [gram|w2]" in text and "--original-size " in text and "--[no-]detail-transfer" in text
+    panels = [m.group(1) for m in re.finditer(r"╭─ (.+?) ─", text)]
+    assert panels == ["Arguments", "Options", "Essentials", "Advanced"], panels
+    assert text.index("--size INT") < text.index("--tv-weight")  # essentials first
+
+
+def test_video_help_panels_in_order():
+    panels = [m.group(1) for m in re.finditer(r"╭─ (.+?) ─", _help("video"))]
+    assert panels == ["Arguments", "Options", "Video: Essentials", "Video: Advanced", "Optimisation (--style only)"]
+
+
+@pytest.mark.parametrize("args", [["--version"], ["styles", "--version"], ["-q", "--version"]])
+def test_version_anywhere(args):
+    from brushwork import __version__
+
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and result.output.strip() == f"brushwork {__version__}", result.output

@@ -90,6 +90,21 @@ class _Commands(typer.core.TyperGroup):
             code = 130
         sys.exit(code if isinstance(code, int) else 0)
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .cli_help import render_group_help
+
+        render_group_help(self, ctx)
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose ``--help`` is drawn by :mod:`brushwork.cli_help` (plain defaults, choices listed,
+    a narrow flag column, Essentials before Advanced)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .cli_help import render_command_help
+
+        render_command_help(self, ctx)
+
 
 app = typer.Typer(
     cls=_Commands,
@@ -259,7 +274,8 @@ def settings_parameters(settings_cls: type, panel_prefix: str = "") -> list[insp
         if allowed:  # typer lists an Enum's values as the choices, and refuses any other word
             typ = enum.Enum(f"{settings_cls.__name__}_{f.name}", {c: c for c in allowed}, type=str)
         panel = f.metadata.get("panel", fields_spec.ADVANCED)
-        opt = typer.Option(*decls, help=fields_spec.help_text(f), show_default=_show_default(default),
+        metavar = {"metavar": "LIST"} if fields_spec.kind(hints[f.name])[0] is tuple else {}
+        opt = typer.Option(*decls, help=fields_spec.help_text(f), show_default=_show_default(default), **metavar,
                            rich_help_panel=panel_prefix + ("Essentials" if panel == fields_spec.ESSENTIAL else "Advanced"))
         cli_default = default if not isinstance(default, tuple) else None
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
@@ -348,7 +364,7 @@ def _run_stylize(content: Path, styles: list[Path], output: Path | None, overwri
     return result
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(StylizeSettings)
 def stylize(
     content: Annotated[Path, typer.Argument(help="The photo to paint.", show_default=False)],
@@ -381,7 +397,7 @@ def stylize(
         _run_stylize(content, styles, output, overwrite, preset, values, mask)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     folder: Annotated[Path, typer.Argument(help="Folder for the demo result.")] = Path("brushwork-demo"),
     size: Annotated[int, typer.Option(help="Longest side of the result.")] = 384,
@@ -413,7 +429,7 @@ def _is_rank0() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
@@ -486,7 +502,7 @@ def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, styl
     return pairs
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(FastSettings)
 def fast(
     model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx) or a shipped style name "
@@ -513,7 +529,7 @@ def fast(
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
     model: Annotated[str, typer.Argument(help="A model file or a shipped style name.", show_default=False)],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export as ONNX for onnxruntime.")] = False,
@@ -530,7 +546,7 @@ def export(
         err.print(f"wrote {out}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def styles() -> None:
     """List the shipped fast styles (use a name as MODEL in `brushwork fast`)."""
     from .fastnet.modelfile import read_info, shipped_styles
@@ -558,7 +574,7 @@ def styles() -> None:
 HIGH_STYLE_LEVEL = 8.0
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(HarmonizeSettings)
 def harmonize(
     painting: Annotated[Path, typer.Argument(help="The painting, without the object.", show_default=False)],
@@ -699,7 +715,7 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
               f"{result.seconds:.1f} s, {result.fps:.2f} frames/s stylized{cuts}; audio: {result.audio})")
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_video_settings
 def video(
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="The video to paint (anything ffmpeg reads).",
@@ -728,7 +744,7 @@ def video(
 # Web UI (gradio is imported only inside brushwork.web.app)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the UI on this computer.")]
     = "127.0.0.1",

