@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -241,3 +242,50 @@ def test_version_anywhere(args):
 
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and result.output.strip() == f"brushwork {__version__}", result.output
+
+
+# -- the web page ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    pytest.importorskip("gradio")
+    from brushwork.web import app as webui
+    from brushwork.web import jobs
+
+    root = tmp_path_factory.mktemp("web")
+    return webui.build_app("cpu", jobs.QueueLimits(1, 4), workdir=root / "work", thumbnails=root / "thumbs"), root
+
+
+def _components(app, kind):
+    return [b for b in app.blocks.values() if type(b).__name__ == kind]
+
+
+def test_fast_tab_starts_on_the_best_style_with_thumbnails(page):
+    app, root = page
+    fast_style = next(d for d in _components(app, "Dropdown") if d.label == "style")
+    assert fast_style.value == "starry_night"
+    gallery = next(g for g in _components(app, "Gallery") if g.elem_id == "fast-styles")
+    names = [item["caption"] for item in gallery.value]
+    assert names == ["shipwreck", "starry_night", "starry_night_lite", "the_scream"]
+    assert len(list((root / "thumbs").glob("*.png"))) == 4  # kept for the next start
+
+
+def test_stylize_tab_blends_a_second_style_and_puts_the_button_first(page):
+    app, _ = page
+    ids = [b.elem_id for b in app.blocks.values() if getattr(b, "elem_id", None)]
+    assert "stylize-style2" in ids
+    assert ids.index("stylize-run") < ids.index("StylizeSettings-size")  # above the settings, so above the fold
+
+
+def test_harmonize_example_is_a_real_composite(page):
+    from PIL import Image
+
+    from brushwork.web.app import harmonize_example
+
+    _, root = page
+    painting, composite, mask = (Image.open(p) for p in harmonize_example(root / "work" / "example"))
+    assert painting.size == composite.size == mask.size
+    m = np.asarray(mask.convert("L")) > 127
+    diff = np.abs(np.asarray(painting, dtype=int) - np.asarray(composite.convert("RGB"), dtype=int)).sum(axis=2) > 30
+    assert 0.05 < m.mean() < 0.4 and (diff & ~m).mean() < 0.01 and diff[m].mean() > 0.5  # changed only under the mask
