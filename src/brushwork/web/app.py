@@ -336,7 +336,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     with gr.Column():
                         out_f = gr.Image(label="result", type="pil", interactive=False, format="png", elem_id="fast-result",
                                          buttons=["download", "fullscreen"])
-                        status_f = gr.Markdown()
+                        status_f = gr.Markdown(elem_id="fast-status")
                         file_f = gr.File(label="download", interactive=False)
                 f_names = list(f_form)
 
@@ -363,7 +363,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                 with gr.Row():
                     with gr.Column():
                         painting = gr.Image(label="painting (without the object)", **upload,
-                                            height=260)
+                                            elem_id="harmonize-painting", height=260)
                         composite = gr.ImageEditor(label="composite: paint the mask over the pasted object",
                                                    type="numpy", image_mode="RGBA", sources=["upload", "clipboard"],
                                                    brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"),
@@ -378,7 +378,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     with gr.Column():
                         out_h = gr.Image(label="result", type="pil", interactive=False, format="png",
                                          elem_id="harmonize-result", buttons=["download", "fullscreen"])
-                        status_h = gr.Markdown()
+                        status_h = gr.Markdown(elem_id="harmonize-status")
                         file_h = gr.File(label="download", interactive=False)
                 h_names = list(h_form)
 
