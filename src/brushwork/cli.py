@@ -525,7 +525,7 @@ def fast(
         stylizer = FastStylizer(model, settings)
         with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
             n = stylize_files(stylizer, pairs, overwrite, bar)
-        where = pairs[0][1] if len(pairs) == 1 and not pairs[0][0].is_dir() and len(inputs) == 1 else pairs[0][1].parent
+        where = pairs[0][1] if len(inputs) == 1 and not inputs[0].is_dir() else pairs[0][1].parent
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
 
 
