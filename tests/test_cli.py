@@ -70,8 +70,9 @@ def _setup_bad(kind: str, tmp_path: Path, good: Path) -> tuple[Path, Path]:
         bad.write_text("not an image")
     elif kind == "truncated":
         bad.write_bytes(good.read_bytes()[:200])
-    elif kind == "no-folder":
-        return good, tmp_path / "missing" / "out.png"
+    elif kind == "no-folder":  # a missing folder is created; one that cannot be is refused
+        (tmp_path / "afile").write_bytes(b"")
+        return good, tmp_path / "afile" / "out.png"
     elif kind == "bad-extension":
         return good, tmp_path / "out.xyz"
     return bad, out
@@ -83,7 +84,7 @@ BAD = {
     "empty": (2, "empty file"),
     "text": (2, "not an image"),
     "truncated": (2, "damaged or truncated"),
-    "no-folder": (3, "does not exist"),
+    "no-folder": (3, "is a file"),
     "bad-extension": (3, "unknown extension"),
 }
 

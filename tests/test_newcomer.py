@@ -109,6 +109,13 @@ def test_stylize_creates_a_missing_output_folder(content_file, style_file, tmp_p
     assert out.is_file()
 
 
+def test_a_failed_run_leaves_no_new_folder(style_file, tmp_path):
+    out = tmp_path / "new" / "sub" / "out.png"
+    result = runner.invoke(app, ["-q", "stylize", str(tmp_path / "missing.jpg"), str(style_file), *TINY, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "new").exists()
+
+
 def test_fast_without_output(content_file, tmp_path):
     result = runner.invoke(app, ["-q", "fast", "the_scream", str(content_file), "--size", "48"])
     assert result.exit_code == 0, result.output

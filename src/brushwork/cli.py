@@ -118,8 +118,24 @@ _state = {"debug": False, "quiet": False}
 
 
 @contextlib.contextmanager
+def _cleanup_on_failure() -> Iterator[None]:
+    try:
+        yield
+        _created.clear()
+    except BaseException:
+        _remove_created_folders()
+        raise
+
+
+@contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """One line per user error, a documented exit code, and no traceback unless --debug."""
+    with _cleanup_on_failure(), _one_line_errors():
+        yield
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except BrushworkError as exc:
@@ -318,17 +334,33 @@ def _with_settings(settings_cls: type) -> Any:
 # Output names: a sensible default beside the input, never replacing a file unasked
 
 
+#: Folders this command created for its output; removed again (when still empty) if it fails.
+_created: list[Path] = []
+
+
 def make_output_folder(output: Path, formats: dict[str, str] | None = None) -> None:
     """Create a missing output folder (as ``fast`` does for a folder of results), for a name that
     would be accepted otherwise; a bad extension is left to the output check's message."""
     parent = output.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"output folder '{parent}' is a file: choose another folder.")
     if str(parent) in ("", ".") or parent.exists() or output.suffix.lower() not in (formats or SAVE_FORMATS):
         return
+    missing = [p for p in [parent, *parent.parents] if not p.exists()]
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder '{parent}' ({exc.strerror or exc}): choose another "
                           "folder.") from None
+    _created.extend(missing)  # deepest first
+
+
+def _remove_created_folders() -> None:
+    """After a failure: take away the output folders this run made, if nothing was written into them."""
+    for folder in _created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    _created.clear()
 
 
 # ---------------------------------------------------------------------------------------------
