@@ -11,6 +11,7 @@ Only the bundled assets (src/brushwork/assets) appear in the pictures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import sys
 import tempfile
@@ -68,6 +69,8 @@ def main() -> None:
     binary = find_chromium()
     if binary is None:
         sys.exit("no chromium found: apt-get install chromium")
+    with contextlib.suppress(ImportError):  # gradio imports it lazily in its worker threads; two first
+        import matplotlib  # noqa: F401  events at once can then see a half-imported module
     app = webui.build_app("auto", jobs.QueueLimits(1, 4))
     url = webui.launch(app, port=_free_port(), block=False)
     tabs = args.tabs.split(",")
