@@ -781,7 +781,8 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the UI on this computer.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N for every job.")] = "auto",
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps, for every job.")] = "auto",
     concurrency: Annotated[int, typer.Option(
         "--concurrency", help="Jobs running at once; 0 fits it to the machine (1 on a CPU, up to 4 on a GPU).")] = 0,
     queue_size: Annotated[int, typer.Option(
