@@ -67,6 +67,8 @@ class Env:
     files: dict[str, Path]
     extra: list[str] = field(default_factory=list)
     max_bytes: int = 50 * 2**20
+    output_name: str | None = None
+    """The output's name when a case renames it (``-o`` given again in ``extra``)."""
 
 
 def _landscape(w: int = 48, h: int = 36, seed: int = 0) -> Image.Image:
@@ -428,6 +430,79 @@ def _upload_bytes(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
     env.max_bytes = 1000
 
 
+def _output_is_input(link: Callable[[Path, Path], None]) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    """The output is the command's main input under another name (a hard or symbolic link), with
+    --overwrite: the input must survive."""
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        path = cmd.output_path(env)
+        assert path is not None
+        link(env.files[cmd.slot], path)
+        env.extra += ["--overwrite"]
+    return prepare
+
+
+def _rename_output(env: Env, cmd: Command, name: str) -> Path:
+    """Give the output another name (typer takes the last ``-o``)."""
+    assert cmd.output is not None
+    path = env.out / name
+    env.extra += ["-o", str(path)]
+    env.output_name = name
+    return path
+
+
+def _long_name(extra: int) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    """An output name ``extra`` bytes longer or shorter than the longest the file system allows."""
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        assert cmd.output is not None
+        suffix = Path(cmd.output).suffix
+        _rename_output(env, cmd, "a" * (os.pathconf(env.out, "PC_NAME_MAX") + extra - len(suffix)) + suffix)
+    return prepare
+
+
+def _dangling_output(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    path = cmd.output_path(env)
+    assert path is not None
+    path.symlink_to(env.out / "gone")
+
+
+def _output_in_a_file(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    (env.out / "afile").write_text("not a folder")
+    _rename_output(env, cmd, f"afile/{cmd.output}")
+
+
+def _unreadable(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    """The input cannot be read (a normal user's chmod 000; root ignores it, so os.access says so too)."""
+    path = env.files[cmd.slot]
+    os.chmod(path, 0)
+    real = os.access
+    mp.setattr(os, "access", lambda p, mode, **kw: False if mode & os.R_OK and Path(p) == path else real(p, mode, **kw))
+
+
+def _unparsable(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    env.extra += ["--steps", "abc"] if cmd.name == "train" else ["--size", "abc"]
+
+
+def _layer_weights(text: str) -> Callable[[Env, Command, pytest.MonkeyPatch], None]:
+    def prepare(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+        n = 4 if cmd.name == "train" else 5
+        env.extra += [f"--style-layer-weights={text}" + ",1" * (n - 1)]
+        if cmd.name == "video":  # an optimisation setting: the --style mode
+            env.extra += ["--style", _f(env, "style")]
+    return prepare
+
+
+def _nan_model(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    net = TransformerNet(0.25, 1)
+    with torch.no_grad():
+        next(net.parameters()).view(-1)[0] = float("nan")
+    env.files["model"] = save_model(net, ModelInfo(0.25, 1, "test"), env.inp / "nan.safetensors")
+
+
+def _diverging_tiles(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
+    env.extra += ["--size", "128", "--tile", "64", "--style-weight", "1e300"]
+
+
 ALL = ("stylize", "harmonize", "train", "fast", "export", "video", "upload")
 WRITERS = ("stylize", "harmonize", "train", "fast", "export", "video")
 IMAGES = "stylize harmonize train fast upload"
@@ -445,6 +520,14 @@ CASES = [
          lambda e, c, m: _truncated(e, c, "JPEG"), codes(2, ALL, export=6), r"damaged|truncated|not a brushwork|not a video"),
     Case("truncated-png", "input", "PNG cut off two thirds of the way", lambda e, c, m: _truncated(e, c, "PNG"),
          codes(2, IMAGES), r"damaged|truncated"),
+    Case("fifo", "input", "a named pipe (FIFO) given as the input",
+         lambda e, c, m: _replace(e, c, lambda p: os.mkfifo(p)), codes(2, ALL, export=6, upload=2),
+         r"named pipe|did not arrive"),
+    Case("dev-zero", "input", "/dev/zero given as the input (endless zeros)",
+         lambda e, c, m: e.files.__setitem__(c.slot, Path("/dev/zero")), codes(2, WRITERS, export=6),
+         r"character device"),
+    Case("unreadable", "input", "input without read permission", _unreadable, codes(2, WRITERS, export=6),
+         r"cannot be read|not readable"),
     Case("text-as-image", "input", "a text file named .jpg (video: .mp4, export: .safetensors)",
          lambda e, c, m: _replace(e, c, lambda p: p.write_text("hello, I am not a picture\n" * 20)),
          codes(2, ALL, export=6), r"not an image|not a video|not a brushwork"),
@@ -456,6 +539,12 @@ CASES = [
     Case("bomb", "size", "PNG header claiming 30000×30000 pixels (a decompression bomb)",
          lambda e, c, m: _replace(e, c, lambda p: p.write_bytes(_png_header(30000, 30000))), codes(2, IMAGES),
          r"too large|30000×30000"),
+    Case("unparsable-number", "settings", "--size abc (train: --steps abc)", _unparsable,
+         codes(4, "stylize harmonize train fast video"), r"--size|--steps"),
+    Case("layer-weights-negative", "settings", "--style-layer-weights=-1,1,…", _layer_weights("-1"),
+         codes(4, "stylize train video"), r"at least 0"),
+    Case("layer-weights-nan", "settings", "--style-layer-weights=nan,1,…", _layer_weights("nan"),
+         codes(4, "stylize train video"), r"finite"),
     Case("absurd-size", "size", "--size 100000 (train: --crop 100000)", _absurd_size,
          codes(4, "stylize harmonize train fast video"), r"size|crop"),
     Case("1x1", "size", "a 1×1 image", _tiny(1), codes(0, IMAGES, harmonize=2), r"too small"),
@@ -492,6 +581,18 @@ CASES = [
     Case("unwritable-output", "output", "output folder not writable", _unwritable, codes(3, WRITERS), r"not writable"),
     Case("existing-output", "output", "output exists and no --overwrite", _existing, codes(3, WRITERS),
          r"already exists"),
+    Case("output-is-input", "output", "output is a hard link to the input, with --overwrite",
+         _output_is_input(lambda src, dst: os.link(src, dst)), codes(3, WRITERS), r"is the input"),
+    Case("output-links-to-input", "output", "output is a symbolic link to the input, with --overwrite",
+         _output_is_input(lambda src, dst: dst.symlink_to(src)), codes(3, WRITERS), r"is the input"),
+    Case("output-dangling-link", "output", "output is a symbolic link to nothing", _dangling_output, codes(3, WRITERS),
+         r"symbolic link"),
+    Case("output-name-too-long", "output", "output name longer than the file system allows (refused before work)",
+         _long_name(1), codes(3, WRITERS), r"shorter name"),
+    Case("output-name-longest", "output", "output name 7 bytes shorter than the file system's limit (temporary names "
+         "must still fit)", _long_name(-7), codes(0, "stylize harmonize fast export video")),
+    Case("output-in-a-file", "output", "output folder is a file (-o afile/out.png)", _output_in_a_file,
+         codes(3, WRITERS), r"is a file, not a folder"),
     Case("write-fails", "output", "disk full half way through writing the result (simulated)", _fail_write,
          codes(3, WRITERS), r"could not write|No space"),
     # -- faults during the run
@@ -499,6 +600,8 @@ CASES = [
          codes(130, WRITERS), r"interrupted", keeps=True),
     Case("nan", "fault", "the loss becomes NaN after the first evaluation", _nan, codes(7, OPTIMISERS),
          r"nan", keeps=True),
+    Case("diverges-tiled", "fault", "--style-weight 1e300 in a tiled scale (--size 128 --tile 64)", _diverging_tiles,
+         codes(7, "stylize"), r"nan|infinite|diverge", keeps=True),
     Case("oom-cuda", "fault", "torch.OutOfMemoryError (GPU memory)", _oom(lambda: torch.OutOfMemoryError("CUDA out of memory")),
          codes(5, "stylize harmonize train fast video"), r"smaller --size|smaller --crop"),
     Case("oom-cpu", "fault", "RuntimeError from the CPU allocator",
@@ -510,6 +613,8 @@ CASES = [
     Case("model-corrupt", "model", "model cut in half (train: corrupt checkpoint with --resume; stylize, harmonize: "
          "garbage --weights file)", _bad_model("corrupt"), codes(6, "stylize harmonize train fast export video"),
          r"not a|not readable|damaged"),
+    Case("model-nan", "model", "model whose weights hold NaN", _nan_model, codes(6, "fast export video"),
+         r"NaN"),
     Case("model-version", "model", "model of format version 2 (train: checkpoint of version 99)", _bad_model("version"),
          codes(6, "train fast export video"), r"version"),
 ]
@@ -534,7 +639,7 @@ def _run(cmd: Command, env: Env, debug: bool = False) -> Outcome:
             return Outcome(exc.exit_code, "", f"error: {exc.message}\n")
         return Outcome(0, f"{img.width}×{img.height}", "")
     args = (["--debug"] if debug else []) + ["-q"] + cmd.args(env) + env.extra
-    result = runner.invoke(app_for_tests(), args)
+    result = runner.invoke(app_for_tests(), args, prog_name="brushwork")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Outcome(result.exit_code, result.stdout, result.stderr)
@@ -616,8 +721,9 @@ def test_cell(case: Case, cmd: Command, tmp_path: Path, assets, monkeypatch):
         if cmd.output is None:
             message = f"works ({outcome.stdout})"
         else:
-            message = _check_image(env.out / cmd.output, cmd, case) if cmd.output.endswith(".png") else "works"
-            assert after - before == {cmd.output, *_matches(after, cmd.products)}, after
+            name = env.output_name or cmd.output
+            message = _check_image(env.out / name, cmd, case) if name.endswith(".png") else "works"
+            assert after - before == {name, *_matches(after, cmd.products)}, after
     else:
         assert len(err_lines) == 1, f"wanted one line, got: {outcome.stderr!r}"
         line = err_lines[0]
@@ -651,36 +757,111 @@ def test_debug_shows_the_traceback(tmp_path, assets):
     assert "does not exist" in str(result.exception)
 
 
-def test_real_ctrl_c_keeps_the_last_good_image(tmp_path, assets):
-    """SIGINT to a real process in the middle of a stylization: exit 130, one line, image kept."""
+def _default_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP as a fresh process has them, whatever the parent
+    does with them (a background job, nohup or a CI runner ignores SIGINT), so the test checks
+    brushwork, not the shell it was started from."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _child(args: list[str]):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
+                            env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
+
+
+def _stop(proc, sig: int, ready: Callable[[], bool]) -> str:
+    """Send ``sig`` once ``ready()``; returns stderr."""
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + 300  # generous: the machine may be busy with other jobs
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_real_ctrl_c_keeps_the_last_good_image(tmp_path, assets, signame):
+    """SIGINT (Ctrl-C), SIGTERM (kill, docker stop) or SIGHUP to a real process in the middle of a
+    stylization: exit 130, 143 or 129, one line, the last good image kept, no temporary file."""
+    import signal
+
+    sig = getattr(signal, signame)
+    env = make_env(tmp_path, assets)
+    out = env.out / "out.png"
+    args = BY_NAME["stylize"].args(env)
+    args[args.index("2")] = "500"  # iterations: long enough to be interrupted
+    proc = _child([*args, "--save-every", "1"])
+    stderr = _stop(proc, sig, lambda: (env.out / "out_00002.png").exists())
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert proc.returncode == (130 if sig == signal.SIGINT else 128 + sig), stderr
+    assert len(lines) == 1 and "interrupted" in lines[0] and str(out) in lines[0], stderr
+    with Image.open(out) as img:
+        assert img.size == (32, 24)
+    assert not [p for p in env.out.iterdir() if ".part" in p.name]
+
+
+def test_nohup_keeps_ignoring_sighup(tmp_path, assets):
+    """A SIGHUP the parent ignores (``nohup brushwork …``) stays ignored: the run goes on."""
     import signal
     import subprocess
     import sys
     import time
 
     env = make_env(tmp_path, assets)
-    out = env.out / "out.png"
-    args = [sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *BY_NAME["stylize"].args(env)]
-    args[args.index("2")] = "500"  # iterations: long enough to be interrupted
-    args += ["--save-every", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
-    deadline = time.monotonic() + 300  # generous: the machine may be busy with other jobs
+    args = BY_NAME["stylize"].args(env)
+    args[args.index("2")] = "500"
+
+    def nohup() -> None:
+        _default_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-c", "from brushwork.cli import main; main()", "-q", *args,
+                             "--save-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=nohup, env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])})
+    deadline = time.monotonic() + 300
     while not (env.out / "out_00002.png").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    proc.send_signal(signal.SIGHUP)
+    later = env.out / "out_00004.png"
+    while not later.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None and later.exists(), proc.communicate()
+    stderr = _stop(proc, signal.SIGINT, lambda: True)
     assert proc.returncode == 130, stderr
-    assert len(lines) == 1 and "interrupted" in lines[0] and str(out) in lines[0], stderr
-    with Image.open(out) as img:
-        assert img.size == (32, 24)
-    assert not [p for p in env.out.iterdir() if ".part" in p.name]
+
+
+def test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file(tmp_path, assets):
+    """The video's temporary .part file went with a plain SIGTERM; now it is removed, the finished
+    frames are kept, and a rerun continues from them."""
+    import signal
+
+    env = make_env(tmp_path, assets)
+    args = [*BY_NAME["video"].args(env), "--style", _f(env, "style"), "--size", "32", "--quality", "single",
+            "--iterations", "2", "--frame-iterations", "300"]
+    args.remove("--model")
+    args.remove(_f(env, "model"))
+    proc = _child(args)
+    stderr = _stop(proc, signal.SIGTERM, lambda: any(env.out.glob(".out.mp4.brushwork-*/000000.png")))
+    assert proc.returncode == 143, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    names = [p.name for p in env.out.rglob("*")]
+    assert not [n for n in names if ".part" in n], names
+    assert "000000.png" in names and not (env.out / "out.mp4").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,6 +878,8 @@ EXIT_CODES = [
     (6, "a weights, model or checkpoint file is missing, damaged, or of another format version (WeightsError)"),
     (7, "the loss became NaN or infinite: the last good result is kept"),
     (130, "interrupted (Ctrl-C): the last good result is kept"),
+    (129, "stopped by SIGHUP (the terminal closed): handled like Ctrl-C, the last good result is kept"),
+    (143, "stopped by SIGTERM (`kill`, `docker stop`, a scheduler): handled like Ctrl-C, the last good result is kept"),
 ]
 
 
@@ -712,6 +895,14 @@ def render_doc() -> str:
         "and a documented exit code. There is no traceback unless `brushwork --debug …` is given, no",
         "partial output file is left behind, and input files are never modified. Ctrl-C and a loss",
         "that turns NaN keep the last good result and say where it is.",
+        "",
+        "An output that is the same file as an input (any spelling: `./`, `..`, symbolic or hard links,",
+        "letter case) is refused even with `--overwrite`. Output names that the file system cannot hold,",
+        "a symbolic link to nothing as output, and an output folder that is a file are refused before",
+        "any work starts; temporary names always fit. SIGTERM (`kill`, `docker stop`, schedulers) and",
+        "SIGHUP are handled like Ctrl-C: the last good result is kept, temporary files are removed, and",
+        "the exit code is 143 or 129 (tested with real processes: `test_real_ctrl_c_keeps_the_last_good_image`,",
+        "`test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file`).",
         "",
         "## Exit codes",
         "",

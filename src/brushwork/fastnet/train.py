@@ -51,6 +51,7 @@ from ..core.errors import BrushworkError, Interrupted, OutputError, SettingsErro
 from ..core.image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
 from ..core.losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
 from ..core.progress import Progress, ProgressCallback, silent
+from ..core.settings import check_fields
 from ..core.settings import setting as _opt
 from ..core.vgg import load_vgg
 from .data import CropDataset, StepBatches, list_photos
@@ -87,7 +88,7 @@ class TrainSettings:
     content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the photo.")
     style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
     style_layer_weights: tuple[float, ...] | None = _opt(
-        STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).")
+        STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).", minimum=0, nonzero=True)
     checkpoint_every: int = _opt(500, "Write a checkpoint every N steps (0: only at the end).")
     log_every: int = _opt(10, "Append the losses to the CSV log every N steps.")
     time_limit: float = _opt(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
@@ -103,6 +104,7 @@ class TrainSettings:
             if not ok:
                 raise SettingsError(message + ".")
 
+        check_fields(self)  # declared bounds: finite numbers, style-layer weights ≥ 0 and not all zero
         check(self.steps >= 1, f"steps must be at least 1, not {self.steps}")
         check(self.batch_size >= 1, f"batch-size must be at least 1, not {self.batch_size}")
         check(32 <= self.crop <= MAX_CROP and self.crop % 4 == 0,

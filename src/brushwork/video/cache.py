@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import OutputError
+from ..core.files import temporary_prefix
 
 
 def file_fingerprint(path: Path) -> str:
@@ -27,17 +28,36 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _complete_png(path: Path) -> bool:
+    """Whether ``path`` is a PNG file that was written to its end (cheap: the first and last bytes)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != _PNG_SIGNATURE:
+                return False
+            fh.seek(-len(_PNG_END), os.SEEK_END)
+            return fh.read() == _PNG_END
+    except OSError:
+        return False
+
+
 class FrameCache:
     """Finished frames as PNG files in ``.<output name>.brushwork-<key>/`` next to the output.
 
     Frames are written by one background thread (PNG compression would otherwise hold up the
-    loop), each to a temporary name and then renamed, so a frame file is either complete or
-    absent.  A rerun with the same input and settings finds the same folder.
+    loop): encoded in memory, written to a temporary name, flushed to the disk and then renamed,
+    so a frame file is either complete or absent.  On resume every frame is checked (a PNG ends
+    in its IEND chunk), the run continues from the first that is not complete, and the frames
+    after it are dropped.  A rerun with the same input and settings finds the same folder.
     """
 
     def __init__(self, output: Path, key: str, enabled: bool = True) -> None:
-        self.folder = output.parent / f".{output.name}.brushwork-{key[:16]}"
-        self.pattern = f".{output.name}.brushwork-*"
+        prefix = temporary_prefix(output, suffix=f"brushwork-{key[:16]}", random=0)  # fits however long the name
+        self.folder = output.parent / f"{prefix}brushwork-{key[:16]}"
+        self.pattern = f"{prefix}brushwork-*"
         self.parent = output.parent
         self.enabled = enabled
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -51,10 +71,13 @@ class FrameCache:
         if not self.enabled or not self.folder.is_dir():
             return 0
         n = 0
-        while self._path(n).exists():
+        while _complete_png(self._path(n)):
             n += 1
         while n > 0 and self.load(n - 1) is None:  # a frame that did not survive is redone
             n -= 1
+        for later in sorted(self.folder.glob("*.png")):  # after a gap or a damaged frame: redone too
+            if later.name[:6].isdigit() and int(later.name[:6]) >= n:
+                later.unlink(missing_ok=True)
         return n
 
     def load(self, index: int) -> np.ndarray | None:
@@ -63,9 +86,19 @@ class FrameCache:
 
     def _write(self, index: int, rgb: np.ndarray) -> None:
         tmp = self.folder / f"{index:06d}.part.png"
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OutputError(f"could not write the frame cache in '{self.folder}': check free space, or pass --no-cache.")
-        os.replace(tmp, self._path(index))
+        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        try:
+            if not ok:
+                raise OSError("the frame could not be encoded")
+            with open(tmp, "wb") as fh:
+                fh.write(data.tobytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path(index))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"could not write the frame cache in '{self.folder}' ({exc.strerror or exc}): check free "
+                              "space, or pass --no-cache.") from None
 
     def save(self, index: int, rgb: np.ndarray) -> None:
         if not self.enabled:

@@ -41,6 +41,10 @@ class VideoInfo:
     """Container start time in seconds; subtracted from every timestamp so the output starts at 0."""
     audio: str | None
     """Codec name of the first audio stream, None without audio."""
+    rotation: int = 0
+    """Quarter turns (counter-clockwise) the frames are rotated by to be shown upright, from the
+    stream's display matrix (a phone's portrait clip is stored on its side); ``width`` and
+    ``height`` are those of the upright picture."""
 
 
 def open_video(path: Path) -> av.container.InputContainer:
@@ -76,10 +80,17 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             raise InputError(f"video '{p}' is damaged ({exc}): re-export or re-download it.") from None
         if first is None:
             raise InputError(f"video '{p}' has a video stream without any frames: re-export it.")
-        width, height = first.width, first.height
+        rotation = _quarter_turns(first)
+        width, height = (first.height, first.width) if rotation % 2 else (first.width, first.height)
         start = (c.start_time or 0) / av.time_base if (c.start_time or 0) > 0 else 0.0
         audio = c.streams.audio[0].codec_context.name if c.streams.audio else None
-    return VideoInfo(p, width, height, Fraction(rate), Fraction(tb), frames, start, audio)
+    return VideoInfo(p, width, height, Fraction(rate), Fraction(tb), frames, start, audio, rotation)
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """The frame's display rotation (PyAV: degrees counter-clockwise) in quarter turns, 0–3."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return round(float(degrees) / 90) % 4
 
 
 def read_frames(info: VideoInfo) -> Iterator[tuple[np.ndarray, int]]:
@@ -97,6 +108,8 @@ def read_frames(info: VideoInfo) -> Iterator[tuple[np.ndarray, int]]:
                 pts = max(pts, last + 1)  # the encoder needs strictly increasing times
                 last = pts
                 rgb = frame.to_ndarray(format="rgb24")
+                if info.rotation:  # shown upright, as players show it
+                    rgb = np.ascontiguousarray(np.rot90(rgb, info.rotation))
                 if rgb.shape[:2] != (info.height, info.width):  # a mid-stream size change
                     rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
                 yield rgb, pts

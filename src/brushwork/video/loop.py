@@ -16,9 +16,8 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from PIL import Image
 
 from ..core.device import memory_guard
 from ..core.errors import InputError, Interrupted, OutputError
-from ..core.files import check_output, commit_file
+from ..core.files import check_output, commit_file, temporary_file
 from ..core.image import fit_size, from_rgb8, to_rgb8, upsample_with_detail
 from ..core.progress import Progress, ProgressCallback, silent
 from .cache import FrameCache, file_fingerprint
@@ -43,9 +42,10 @@ _CACHE_VERSION = "1"
 
 
 
-def check_video_output(path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Validate the output path before work starts (extension, folder, existing file)."""
-    return check_output(path, overwrite, formats=VIDEO_FORMATS)
+def check_video_output(path: str | os.PathLike[str], overwrite: bool = False,
+                       inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """Validate the output path before work starts (extension, folder, existing file, not an input)."""
+    return check_output(path, overwrite, formats=VIDEO_FORMATS, inputs=inputs)
 
 
 @dataclass
@@ -95,15 +95,13 @@ def stylize_video(
     calling again with the same arguments continues from there.
     """
     s = settings or VideoSettings()
-    out = check_video_output(output, overwrite)
+    out = check_video_output(output, overwrite, inputs=[input])
     info = probe_video(input)
     work_size = (info.width, info.height) if s.size is None else fit_size((info.width, info.height), s.size)
     cache = FrameCache(out, _cache_key(info, s, stylizer), s.cache)
     done_before = cache.finished()
     result = VideoResult(out, resumed_from=done_before, audio="none")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = Path(temporary_file(out))
     writer: Writer | None = None
     flow_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brushwork-flow")
     start = time.perf_counter()

@@ -14,6 +14,7 @@ web fonts (the theme uses the system's fonts).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -195,13 +196,68 @@ def _outputs(update: jobs.Update) -> tuple[Any, str, str | None]:
     return _shown(update), f"**{int(update.fraction * 100)} %** {update.status}", update.result and str(update.result)
 
 
-def _path(value: Any) -> str | None:
-    """The server-side path of an uploaded file as a handler without preprocessing receives it."""
+#: The one answer to a file or style the page did not offer (a server path, a ``..`` name, a URL,
+#: an upload that is gone): the same words for every such value, so that the answers tell nothing
+#: about which files exist on the server.
+NOT_UPLOADED = "that file was not uploaded through this page: upload it again."
+NOT_OFFERED = "that style is not offered here: choose one of the styles the page lists."
+
+
+def _upload_roots() -> list[Path]:
+    """Where the files the page offers live: gradio's upload folder and the bundled examples."""
+    from gradio.utils import get_upload_folder
+
+    from ..assets import HERE
+
+    return [Path(get_upload_folder()).resolve(), Path(HERE).resolve()]
+
+
+def _raw_path(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value or None
     if isinstance(value, dict):
         return value.get("path")
     return getattr(value, "path", None)
+
+
+def _path(value: Any) -> str | None:
+    """The server-side path of an uploaded file as a handler without preprocessing receives it.
+
+    Only a regular file inside gradio's upload folder (or a bundled example) is accepted; any other
+    value is refused with :data:`NOT_UPLOADED`, whether or not such a file exists."""
+    raw = _raw_path(value)
+    if raw is None:
+        return None
+    try:
+        p = Path(raw).resolve(strict=True)
+        ok = p.is_file() and any(p.is_relative_to(root) for root in _upload_roots())
+    except (OSError, ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        raise BrushworkError(NOT_UPLOADED, 2)
+    return str(p)
+
+
+def _offered(name: Any, styles: Sequence[str]) -> str:
+    """A style name the page lists, or the same refusal for anything else (paths included)."""
+    if not isinstance(name, str) or name not in styles:
+        raise BrushworkError(NOT_OFFERED, 4)
+    return name
+
+
+def _remove_refused(exc: BaseException) -> None:
+    """Delete the upload a job refused (jobs marks it on the error): nothing would ever use it again.
+    Only a file inside gradio's upload folder goes, never one the request merely named."""
+    refused = getattr(exc, "upload", None)
+    if refused is None:
+        return
+    root = _upload_roots()[0]
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
+        p = Path(refused).resolve(strict=True)
+        if p.is_file() and p.is_relative_to(root):
+            p.unlink()
+            if p.parent != root:
+                p.parent.rmdir()  # gradio keeps each upload in a folder of its own; fails unless empty
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,6 +276,7 @@ def _guarded(gr: Any, job: Callable[..., Iterator[tuple]]) -> Callable[..., Iter
         except gr.Error:
             raise
         except BrushworkError as exc:
+            _remove_refused(exc)
             raise gr.Error(exc.message, print_exception=False) from None
         except jobs.Cancelled:
             return
@@ -257,8 +314,14 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     thumbs = style_thumbnails(styles, thumbnails or thumbnail_folder())
     example = harmonize_example(root / "example")
 
-    def new_dir() -> Path:
-        return Path(tempfile.mkdtemp(prefix="job-", dir=root))
+    @contextlib.contextmanager
+    def new_dir() -> Iterator[Path]:
+        """A job's own folder, removed when the job ends (gradio has copied the results by then)."""
+        folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def with_device(settings: Any) -> Any:
         return replace(settings, device=device)
@@ -314,9 +377,12 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     content_path, style_paths = _path(content_file), [_path(style_file), _path(style2_file)]
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
-                    for u in jobs.stylize_job(content_path, [p for p in style_paths if p], settings, new_dir(),
-                                              max_image_bytes):
-                        yield _outputs(u)
+                    if settings.init not in ("content", "noise"):  # a path would read the server's files
+                        raise SettingsError("init must be content or noise on this page.")
+                    with new_dir() as folder:
+                        for u in jobs.stylize_job(content_path, [p for p in style_paths if p], settings, folder,
+                                                  max_image_bytes):
+                            yield _outputs(u)
 
                 run_s.click(_guarded(gr, stylize), [content, style, style2, preset, *[s_form[n] for n in s_names]],
                             [out_s, status_s, file_s], api_name="stylize", **queue_kw)
@@ -348,10 +414,11 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                 gallery.select(pick, None, fast_style, queue=False)
 
                 def fast(photo_file: Any, style_name: str, *values: Any):
-                    photo_path = _path(photo_file)
+                    photo_path, style_name = _path(photo_file), _offered(style_name, styles)
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
-                    for u in jobs.fast_job(photo_path, style_name, settings, new_dir(), max_image_bytes):
-                        yield _shown(u), u.status, u.result and str(u.result)
+                    with new_dir() as folder:
+                        for u in jobs.fast_job(photo_path, style_name, settings, folder, max_image_bytes):
+                            yield _shown(u), u.status, u.result and str(u.result)
 
                 run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
                             api_name="fast", **queue_kw)
@@ -390,6 +457,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                                 api_name="harmonize_example")
 
                 def harmonize(painting_file: Any, editor: dict | None, mask_file: Any, *values: Any):
+                    painting_path = _path(painting_file)  # every file value is checked before anything else
                     settings = with_device(read_form(HarmonizeSettings, HarmonizeSettings(), h_names, values))
                     background = _path((editor or {}).get("background"))
                     if background is None:
@@ -400,8 +468,9 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     else:
                         layers = [jobs.load_layer(_path(layer), max_image_bytes) for layer in (editor or {}).get("layers") or []]
                         mask = jobs.mask_from_layers(layers, comp_img.size)
-                    for u in jobs.harmonize_job(_path(painting_file), comp_img, mask, settings, new_dir(), max_image_bytes):
-                        yield _outputs(u)
+                    with new_dir() as folder:
+                        for u in jobs.harmonize_job(painting_path, comp_img, mask, settings, folder, max_image_bytes):
+                            yield _outputs(u)
 
                 run_h.click(_guarded(gr, harmonize), [painting, composite, mask_up, *h_form.values()],
                             [out_h, status_h, file_h], api_name="harmonize", **queue_kw)
@@ -422,10 +491,11 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                 v_names = list(v_form)
 
                 def video(clip_file: Any, style_name: str, *values: Any):
-                    clip_path = _path(clip_file)
+                    clip_path, style_name = _path(clip_file), _offered(style_name, styles)
                     settings = with_device(read_form(VideoSettings, VideoSettings(), v_names, values))
-                    for u in jobs.video_job(clip_path, style_name, settings, new_dir(), max_video_bytes):
-                        yield _outputs(u)
+                    with new_dir() as folder:
+                        for u in jobs.video_job(clip_path, style_name, settings, folder, max_video_bytes):
+                            yield _outputs(u)
 
                 run_v.click(_guarded(gr, video), [clip, video_style, *v_form.values()], [preview_v, status_v, file_v],
                             api_name="video", **queue_kw)

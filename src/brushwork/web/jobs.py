@@ -72,6 +72,12 @@ class QueueLimits:
 # Upload checks
 
 
+def refused(path: Path, exc: InputError) -> InputError:
+    """``exc`` marked with the upload it refuses (``exc.upload``), so the server can delete that file."""
+    exc.upload = path  # type: ignore[attr-defined]
+    return exc
+
+
 def check_size(path: str | os.PathLike[str], what: str, max_bytes: int) -> Path:
     """Refuse a missing or too large upload before anything decodes it."""
     p = Path(path)
@@ -79,8 +85,8 @@ def check_size(path: str | os.PathLike[str], what: str, max_bytes: int) -> Path:
         raise InputError(f"the {what} did not arrive: upload it again.")
     size = p.stat().st_size
     if size > max_bytes:
-        raise InputError(f"the {what} is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
-                         "this server accepts: upload a smaller file.")
+        raise refused(p, InputError(f"the {what} is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                                    "this server accepts: upload a smaller file."))
     return p
 
 
@@ -98,7 +104,7 @@ def check_image_upload(path: str | os.PathLike[str] | None, what: str, max_bytes
     try:
         return check_upload(p, max_bytes, what)
     except InputError as exc:
-        raise InputError(exc.message.replace(f" '{p.name}'", "").replace(f" '{p}'", "")) from None
+        raise refused(p, InputError(exc.message.replace(f" '{p.name}'", "").replace(f" '{p}'", ""))) from None
 
 
 def check_video_upload(path: str | os.PathLike[str] | None, max_bytes: int = MAX_VIDEO_BYTES,
@@ -112,10 +118,10 @@ def check_video_upload(path: str | os.PathLike[str] | None, max_bytes: int = MAX
     try:
         info = probe_video(p)
     except InputError as exc:
-        raise InputError(exc.message.replace(f" '{p}'", "")) from None
+        raise refused(p, InputError(exc.message.replace(f" '{p}'", ""))) from None
     if info.frames > max_frames:
-        raise InputError(f"the video has {info.frames} frames, more than the {max_frames} this server paints: "
-                         "upload a shorter clip, or use `brushwork video` on the command line.")
+        raise refused(p, InputError(f"the video has {info.frames} frames, more than the {max_frames} this server "
+                                    "paints: upload a shorter clip, or use `brushwork video` on the command line."))
     return info
 
 
@@ -128,7 +134,8 @@ def load_layer(path: str | os.PathLike[str] | None, max_bytes: int = MAX_IMAGE_B
         with Image.open(p) as img:
             return np.asarray(img.convert("RGBA"))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise InputError("the mask drawing could not be read: clear it and paint again, or upload a mask image.") from None
+        raise refused(p, InputError("the mask drawing could not be read: clear it and paint again, or upload a mask "
+                                    "image.")) from None
 
 
 def mask_from_layers(layers: Sequence[np.ndarray], size: tuple[int, int]) -> Image.Image:
