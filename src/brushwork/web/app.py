@@ -373,7 +373,14 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
                 preset.change(on_preset, preset, [s_form[n] for n in s_names], queue=False)
 
-                def stylize(content_file: Any, style_file: Any, style2_file: Any, preset_name: str, *values: Any):
+                # The second painting reaches the job through session state, so the API's /stylize keeps
+                # its arguments (content, style, preset, settings …); it is checked like every upload.
+                style2_state = gr.State(None)
+                style2.change(lambda value: value, style2, style2_state, queue=False, preprocess=False,
+                              api_name="second_style")
+
+                def stylize(content_file: Any, style_file: Any, preset_name: str, *values: Any):
+                    *values, style2_file = values  # the state is the last input
                     content_path, style_paths = _path(content_file), [_path(style_file), _path(style2_file)]
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
@@ -384,7 +391,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                                                   max_image_bytes):
                             yield _outputs(u)
 
-                run_s.click(_guarded(gr, stylize), [content, style, style2, preset, *[s_form[n] for n in s_names]],
+                run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names], style2_state],
                             [out_s, status_s, file_s], api_name="stylize", **queue_kw)
 
             # -- fast styles ------------------------------------------------------------------------
