@@ -387,9 +387,9 @@ def make_output_folder(output: Path, formats: dict[str, str] | None = None) -> N
     """Create a missing output folder (as ``fast`` does for a folder of results), for a name that
     would be accepted otherwise; a bad extension is left to the output check's message."""
     parent = output.parent
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"output folder '{parent}' is a file: choose another folder.")
     if str(parent) in ("", ".") or parent.exists() or output.suffix.lower() not in (formats or SAVE_FORMATS):
+        return  # the output check explains a folder that is a file
+    if any(p.exists() and not p.is_dir() for p in parent.parents):
         return
     missing = [p for p in [parent, *parent.parents] if not p.exists()]
     try:
