@@ -42,7 +42,7 @@ from ..core.schedule import Scale
 from ..core.vgg import VGG, load_vgg, propagate_mask
 from . import regions, tiling
 from .presets import settings_from
-from .settings import StylizeSettings
+from .settings import LAYER_WEIGHTS, NORMALIZED_SCALE, StylizeSettings
 
 
 @dataclass
@@ -75,9 +75,15 @@ def _prepare_styles(
     return out
 
 
-def _initial(s: StylizeSettings, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _initial(s: StylizeSettings, content: torch.Tensor, generator: torch.Generator,
+             styles: Sequence[torch.Tensor] = ()) -> torch.Tensor:
     if s.init == "content":
         return content.clone()
+    if s.init == "matched" and styles:
+        # The photo with each channel's histogram matched to the (first) painting's: the palette,
+        # which a short run from the photo does not reach (the houses of tubingen + Starry Night
+        # kept their pink and white), is there from the start; the content target stays the photo.
+        return to_tensor(color.match_colors(to_pil(content), to_pil(styles[0]))).to(content)
     if s.init == "noise":
         noise = torch.rand(content.shape, generator=generator).to(content)
         return noise
@@ -130,7 +136,7 @@ class Stylizer:
         """
         s = self.settings
         layers = s.style_layers
-        lw = s.style_layer_weights or (1.0,) * len(layers)
+        lw = s.style_layer_weights or tuple(LAYER_WEIGHTS.get(layer, 1.0) for layer in layers)
         weights = {layer: s.style_weight * w / len(layers) for layer, w in zip(layers, lw)}
         lmasks: dict[str, torch.Tensor | None] = dict.fromkeys(layers)
         if mask is not None:
@@ -150,7 +156,10 @@ class Stylizer:
                 weight *= float(m.mean())
             if s.style_loss == "w2":
                 terms.append(MeanCovStyleLoss(layer, *targets[layer], weight, mask=m))
-            elif m is None:
+                continue
+            if s.style_normalize:
+                weight *= NORMALIZED_SCALE / max(float(targets[layer].pow(2).mean()), 1e-12)
+            if m is None:
                 terms.append(StyleLoss(layer, targets[layer], weight))
             else:
                 terms.append(MaskedStyleLoss(layer, targets[layer], m, weight))
@@ -210,7 +219,7 @@ class Stylizer:
                 if init is not None:
                     x = F.interpolate(init.to(content), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
                 else:
-                    x = _initial(s, content, generator)
+                    x = _initial(s, content, generator, styles)
                 if s.luminance_only:
                     x = color.luminance(x)
             else:

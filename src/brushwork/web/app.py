@@ -301,6 +301,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     from ..fastnet.infer import FastSettings
     from ..fastnet.modelfile import shipped_styles
     from ..gatys import PRESETS, StylizeSettings
+    from ..gatys.settings import INIT_WORDS
     from ..harmonization import HarmonizeSettings
     from ..video import VideoSettings
 
@@ -384,8 +385,8 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     content_path, style_paths = _path(content_file), [_path(style_file), _path(style2_file)]
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
-                    if settings.init not in ("content", "noise"):  # a path would read the server's files
-                        raise SettingsError("init must be content or noise on this page.")
+                    if settings.init not in INIT_WORDS:  # a path would read the server's files
+                        raise SettingsError(f"init must be one of {', '.join(INIT_WORDS)} on this page.")
                     with new_dir() as folder:
                         for u in jobs.stylize_job(content_path, [p for p in style_paths if p], settings, folder,
                                                   max_image_bytes):
