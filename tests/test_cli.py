@@ -80,7 +80,7 @@ def _setup_bad(kind: str, tmp_path: Path, good: Path) -> tuple[Path, Path]:
 
 BAD = {
     "missing": (2, "does not exist"),
-    "directory": (2, "is a folder"),
+    "directory": (2, "holds no images"),  # a folder is stylize input now: an empty one is refused
     "empty": (2, "empty file"),
     "text": (2, "not an image"),
     "truncated": (2, "damaged or truncated"),

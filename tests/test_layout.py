@@ -18,7 +18,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "brushwork"
 JOBS = {"gatys", "harmonization", "fastnet", "video"}
-FRONT_ENDS = {"cli", "web"}
+FRONT_ENDS = {"cli", "web", "cluster"}  # cluster: the Ray front end of the batch jobs
 #: Which job may import which other job, and why (see docs/architecture.md).
 ALLOWED_JOB_EDGES = {("video", "gatys"), ("video", "fastnet")}
 
@@ -169,3 +169,15 @@ def test_the_package_and_the_settings_modules_import_without_torch():
 
     assert callable(brushwork.stylize) and callable(brushwork.harmonize) and callable(brushwork.fast_stylize)
     assert brushwork.StylizeSettings().size == 512 and "stylize" in brushwork.__all__
+
+
+def test_ray_is_imported_only_with_ray():
+    """``import brushwork``, the CLI without ``--ray`` and the cluster package itself load no Ray."""
+    import subprocess
+    import sys
+
+    code = ("import sys, brushwork, brushwork.cli, brushwork.cluster; brushwork.cluster.ClusterOptions; "
+            "brushwork.cluster.ImageJob; brushwork.cluster.VideoRecipe; "
+            "print('ray' in sys.modules); sys.exit(1 if 'ray' in sys.modules else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -19,7 +19,7 @@ from .core.lazy import exports
 
 if TYPE_CHECKING:
     from .core.errors import BrushworkError
-    from .fastnet.infer import fast_stylize
+    from .fastnet.anyinfer import fast_stylize
     from .gatys.presets import PRESETS
     from .gatys.settings import StylizeSettings
     from .gatys.stylizer import Stylizer, StylizeResult, stylize
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __getattr__ = exports(__name__, {
-    "BrushworkError": ".core.errors", "fast_stylize": ".fastnet.infer", "PRESETS": ".gatys.presets",
+    "BrushworkError": ".core.errors", "fast_stylize": ".fastnet.anyinfer", "PRESETS": ".gatys.presets",
     "StylizeSettings": ".gatys.settings", "Stylizer": ".gatys.stylizer", "StylizeResult": ".gatys.stylizer",
     "stylize": ".gatys.stylizer", "harmonize": ".harmonization", "HarmonizeSettings": ".harmonization.settings",
 })

@@ -35,7 +35,7 @@ from rich.table import Column
 from . import __version__
 from .core import settings as fields_spec
 from .core.device import is_out_of_memory
-from .core.errors import EXIT_INTERNAL, BrushworkError, InputError, OutputError, ResourceError, SettingsError
+from .core.errors import EXIT_INTERNAL, BrushworkError, Diverged, InputError, OutputError, ResourceError, SettingsError
 from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
 from .core.image import fit_size, load_image, save_image
 from .core.names import default_output, free_name, name_part
@@ -409,6 +409,49 @@ def _remove_created_folders() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Ray clusters (brushwork.cluster, and Ray, are imported only when --ray is given)
+
+_RayAddress = Annotated[str | None, typer.Option(
+    "--ray", metavar="ADDRESS", rich_help_panel="Cluster", show_default=False,
+    help="Run on a Ray cluster: local (a private one on this computer, for this run), auto or ray://HOST:10001 "
+    "(an existing one). Outputs that exist are skipped, so a rerun continues. Needs `pip install 'brushwork\\[cluster]'`.")]
+_GpusPerWorker = Annotated[float | None, typer.Option(
+    "--gpus-per-worker", rich_help_panel="Cluster", show_default=False,
+    help="--ray: GPUs each worker holds (default: 1 when the cluster has GPUs, else CPU workers).")]
+
+
+def _cluster_options(address: str, gpus_per_worker: float | None, cpus_per_worker: float = 1.0) -> Any:
+    from .cluster import ClusterOptions
+
+    return ClusterOptions(address, gpus_per_worker, cpus_per_worker)
+
+
+def _say_bad(src: Any, reason: Any) -> None:
+    """A bad input among many: one line now, exit code 2 at the end (see _skipped)."""
+    err.print(f"[bold red]error:[/] {escape(str(getattr(reason, 'message', reason)))} (skipped)")
+
+
+def _skipped(bad: int, total: int) -> None:
+    if bad:
+        raise InputError(f"{bad} of {total} input(s) could not be read and were skipped (see above); the others were "
+                         "written.")
+
+
+def _images_on_cluster(job: Any, pairs: list[tuple[Path, Path]], overwrite: bool, address: str,
+                       gpus_per_worker: float | None, where: Path, cpus_per_worker: float = 1.0) -> None:
+    from .cluster import run_images
+
+    with ProgressBar(job.kind) as bar:
+        result = run_images(job, pairs, overwrite, _cluster_options(address, gpus_per_worker, cpus_per_worker), bar,
+                            _say_bad)
+    for _, reason in result.failed:
+        err.print(f"[bold red]error:[/] {escape(reason)}")
+    err.print(result.summary(where))
+    if (problem := result.error()) is not None:
+        raise problem
+
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 
@@ -461,9 +504,12 @@ def stylize(
                                                   help="Deprecated: --color-mode preserve-matched.")] = False,
     match_style_colors: Annotated[bool, typer.Option("--match-style-colors", hidden=True,
                                                      help="Deprecated: --color-mode match-style.")] = False,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
     **values: Any,
 ) -> None:
-    """Paint CONTENT in the style of STYLES by optimising its pixels (Gatys et al.)."""
+    """Paint CONTENT (a photo, or a folder of photos into the folder OUTPUT) in the style of STYLES by optimising
+    its pixels (Gatys et al.)."""
     with _user_errors():
         for flag, on, mode in (("--preserve-colors", preserve_colors, "preserve-matched"),
                                ("--match-style-colors", match_style_colors, "match-style")):
@@ -473,7 +519,62 @@ def stylize(
                                         "--color-mode.")
                 err.print(f"note: {flag} is deprecated; use --color-mode {mode}.")
                 values["color_mode"] = mode
-        _run_stylize(content, styles, output, overwrite, preset, values, mask)
+        if content.is_dir() or ray is not None:
+            _stylize_many(content, styles, output, overwrite, preset, values, mask, ray, gpus_per_worker)
+        else:
+            _run_stylize(content, styles, output, overwrite, preset, values, mask)
+
+
+#: CPU cores each optimisation worker holds on a cluster (VGG passes use several well).
+STYLIZE_CPUS_PER_WORKER = 4.0
+
+
+def _stylize_many(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
+                  values: dict[str, Any], masks: list[Path] | None, ray: str | None, gpus: float | None) -> None:
+    """A folder of photos (or one photo with --ray): same output names as `fast`; bad photos skipped, exit 2 at the end."""
+    if masks:
+        raise SettingsError("--mask belongs to one photo: drop it, or stylize the photos one by one.")
+    settings = settings_from(preset, **parse_settings(StylizeSettings, values))
+    if settings.save_every:
+        raise SettingsError("--save-every belongs to one photo: drop it for a folder or --ray.")
+    pairs = _plan_outputs([content], output, overwrite or ray is not None,  # --ray: existing outputs are skipped
+                          tuple(str(p) for p in styles))
+    where = output if content.is_dir() else pairs[0][1]
+    s_imgs = [load_image(p, "style image") for p in styles]  # checked before any work
+    if ray is not None:
+        from .cluster import ImageJob
+
+        job = ImageJob("stylize", stylize=settings, styles=tuple(str(p.resolve()) for p in styles))
+        _images_on_cluster(job, pairs, overwrite, ray, gpus, where, STYLIZE_CPUS_PER_WORKER)
+        return
+    start = time.perf_counter()
+    stylizer = Stylizer(settings)
+    bad, written, diverged = 0, 0, 0
+    with ProgressBar("stylize") as bar:
+        for k, (src, dest) in enumerate(pairs):
+            try:
+                c_img = load_image(src, "content image")
+            except InputError as exc:
+                _say_bad(src, exc)
+                bad += 1
+                continue
+
+            def step(p: JobProgress, k: int = k, name: str = src.name) -> None:
+                bar(replace(p, stage=f"{k + 1}/{len(pairs)} {name}", done=k + p.done / max(p.total, 1e-9), total=len(pairs)))
+
+            result = stylizer.run(c_img, s_imgs, step)
+            save_image(result.image, dest, overwrite)
+            written += 1
+            if result.stopped and result.stopped.interrupted:
+                raise result.stopped.error(dest, "Run the same command with the remaining photos to finish.")
+            if result.stopped:
+                err.print(f"[yellow]warning:[/] {escape(result.stopped.error(dest, 'Lower --style-weight.').message)}")
+                diverged += 1
+    err.print(f"wrote {written} image(s) to {where} ({time.perf_counter() - start:.1f} s)")
+    _skipped(bad, len(pairs))
+    if diverged:
+        raise Diverged(f"{diverged} image(s) diverged and kept their last good result: lower --style-weight or "
+                       "--learning-rate and rerun them with --overwrite.")
 
 
 @app.command(cls=_Command)
@@ -526,8 +627,8 @@ def _is_rank0() -> bool:
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
-    data: Annotated[Path, typer.Option("--data", help="Folder of training photos (COCO train2014 is the usual set).",
-                                       show_default=False)],
+    data: Annotated[Path, typer.Option("--data", help="Folder of training photos, or a corpus manifest.csv "
+                                       "(its train-split photos).", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.safetensors); the checkpoint, "
                                          "CSV log and model card go beside it.", show_default=False)],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model and start afresh.")] = False,
@@ -600,28 +701,57 @@ def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, extr
 @app.command(cls=_Command)
 @_with_settings(FastSettings)
 def fast(
-    model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx) or a shipped style name "
-                                         "(see `brushwork styles`).", show_default=False)],
+    model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx), a shipped style name "
+                                         "(see `brushwork styles`), or any painting (an image file).",
+                                         show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Images and/or folders of images.", show_default=False)],
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Output file for one image; a folder for several (created when missing). "
         "Default: beside the input, named after it and the style (photo_starry_night.png; a folder: "
         "photos_starry_night/).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    painting: Annotated[list[Path] | None, typer.Option(
+        "--painting", help="With a painting as MODEL: another painting for another region (give one --mask per "
+                           "painting, MODEL's first).", show_default=False)] = None,
+    mask: Annotated[list[Path] | None, typer.Option(
+        "--mask", help="With paintings: region mask (greyscale, the photo's shape, white = paint here), one per "
+                       "painting in order; where no mask reaches the photo stays.", show_default=False)] = None,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
     **values: Any,
 ) -> None:
-    """Stylize images in one forward pass of a trained network (fast; any size)."""
+    """Stylize images in one forward pass of a trained network, or with any painting (fast; any size)."""
     from .fastnet.infer import FastStylizer, stylize_files
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite, (model,), model)
+        # --ray: outputs that exist are skipped
+        pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,), model)
         start = time.perf_counter()
-        stylizer = FastStylizer(model, settings)
-        with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
-            n = stylize_files(stylizer, pairs, overwrite, bar)
+        any_painting = Path(model).suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+        if any_painting:
+            from .fastnet.anyinfer import AnyStyleStylizer
+
+            stylizer = AnyStyleStylizer([Path(model), *(painting or [])], settings, masks=mask)
+        elif painting or mask:
+            raise SettingsError("--painting and --mask need a painting (an image file) as MODEL.")
+        else:  # on --ray too: a bad model is one line before any worker starts
+            stylizer = FastStylizer(model, settings)
+        if any_painting and ray is not None:
+            raise SettingsError("--ray runs trained models and shipped styles; with a painting as MODEL run without --ray.")
         where = pairs[0][1] if len(inputs) == 1 and not inputs[0].is_dir() else pairs[0][1].parent
+        if ray is not None:
+            from .cluster import ImageJob
+
+            name = str(Path(model).resolve()) if Path(model).exists() else model
+            _images_on_cluster(ImageJob("fast", model=name, fast=settings), pairs, overwrite, ray, gpus_per_worker, where)
+            return
+        bad: list[Path] = []
+        with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
+            n = stylize_files(stylizer, pairs, overwrite, bar, (lambda src, exc: (_say_bad(src, exc), bad.append(src)))
+                              if len(pairs) > 1 else None)
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
+        _skipped(len(bad), len(pairs))
 
 
 @app.command(cls=_Command)
@@ -632,7 +762,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Export a fast style model to another format (ONNX)."""
-    from .fastnet.export import export_onnx
+    from .fastnet.anyinfer import export_onnx
 
     with _user_errors():
         if not onnx:
@@ -642,11 +772,21 @@ def export(
 
 
 @app.command(cls=_Command)
-def styles() -> None:
-    """List the shipped fast styles (use a name as MODEL in `brushwork fast`)."""
+def styles(
+    sheet: Annotated[Path | None, typer.Option("--sheet", help="Paint this photo in every shipped style into one "
+                                               "sheet (needs -o).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The sheet's file (.png, .jpg, .webp).",
+                                                show_default=False)] = None,
+    size: Annotated[int, typer.Option("--size", help="Longest side of each picture in the sheet, in px.")] = 384,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+) -> None:
+    """List the shipped fast styles (use a name as MODEL in `brushwork fast`), or paint a sheet of them all."""
     from .fastnet.modelfile import read_info, shipped_styles
 
     with _user_errors():
+        if sheet is not None or output is not None:
+            _style_sheet(sheet, output, size, overwrite)
+            return
         found = shipped_styles()
         if not found:
             typer.echo("no shipped styles")
@@ -660,6 +800,22 @@ def styles() -> None:
         wide = [max((len(r[k]) for r in rows), default=0) for k in (0, 1)]
         for name, painting, about in rows:
             typer.echo(f"{name:{wide[0]}}  {painting:{wide[1]}}  {about}")
+
+
+def _style_sheet(photo: Path | None, output: Path | None, size: int, overwrite: bool) -> None:
+    from .fastnet.gallery import style_sheet
+
+    if photo is None or output is None:
+        raise SettingsError("styles --sheet needs a photo and -o OUTPUT: brushwork styles --sheet photo.jpg -o sheet.png.")
+    if not 32 <= size <= 4096:
+        raise SettingsError(f"size must be between 32 and 4096 px, not {size}.")
+    if not photo.is_file():
+        raise InputError(f"photo '{photo}' does not exist: check the path.")
+    check_output(output, overwrite, inputs=[photo])
+    with ProgressBar("styles") as bar:
+        img = style_sheet(load_image(photo, "photo"), size=size, progress=bar)
+    save_image(img, output, overwrite)
+    err.print(f"wrote {output}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -761,7 +917,8 @@ class VideoProgressBar(ProgressBar):
 
 
 def _run_video(source: Path, output: Path | None, styles: list[Path] | None, model: Path | None, overwrite: bool,
-               preset: str | None, values: dict[str, Any]) -> None:
+               preset: str | None, values: dict[str, Any], ray: str | None = None, gpus: float | None = None,
+               segment_seconds: float = 10.0) -> None:
     from .fastnet.modelfile import resolve  # a shipped style name → its file
     from .video import (
         NetworkFrameStylizer,
@@ -795,6 +952,9 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
     make_output_folder(output, VIDEO_FORMATS)
     out = check_video_output(output, overwrite, inputs=[source, *(styles or []), model])
     info = probe_video(source)  # refuse a bad input before loading any network
+    if ray is not None:
+        _video_on_cluster(source, out, styles, model, overwrite, preset, values, settings, ray, gpus, segment_seconds)
+        return
     with VideoProgressBar() as bar:
         if model is not None:
             net = load_model(model, settings.device, settings.backend)
@@ -808,6 +968,29 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
     cuts = f", {len(result.cuts)} scene cut(s)" if result.cuts else ""
     err.print(f"wrote {out} ({result.frames} frames of {info.width}×{info.height} at {float(info.rate):.3g} fps, "
               f"{result.seconds:.1f} s, {result.fps:.2f} frames/s stylized{cuts}; audio: {result.audio})")
+
+
+def _video_on_cluster(source: Path, out: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
+                      preset: str | None, values: dict[str, Any], settings: VideoSettings, ray: str,
+                      gpus: float | None, segment_seconds: float) -> None:
+    from .cluster import VideoRecipe, run_video
+    from .fastnet.modelfile import resolve
+
+    if model is not None:
+        recipe = VideoRecipe(model=str(resolve(model).resolve()))
+    else:
+        own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
+        opt = settings_from(preset, **own, device=settings.device)
+        for p in styles or []:
+            load_image(p, "style image")  # a bad style image is one line before any worker starts
+        recipe = VideoRecipe(styles=tuple(str(p.resolve()) for p in styles or []), stylize=opt,
+                             frame_iterations=settings.frame_iterations)
+    with VideoProgressBar() as bar:
+        result = run_video(source.resolve(), out.resolve(), recipe, settings, overwrite, _cluster_options(ray, gpus),
+                           bar, segment_seconds)
+    reused = f", {result.reused} segment(s) from an earlier run" if result.reused else ""
+    err.print(f"wrote {out} ({result.frames} frames in {result.segments} segment(s){reused}, {result.seconds:.1f} s on "
+              f"{result.workers}; audio: {result.audio})")
 
 
 @app.command(cls=_Command)
@@ -825,6 +1008,11 @@ def video(
         "--model", help="A fast style model file or shipped style name.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
     preset: Annotated[str | None, typer.Option("--preset", help="--style only: start from a named preset.")] = None,
+    ray: _RayAddress = None,
+    gpus_per_worker: _GpusPerWorker = None,
+    segment_seconds: Annotated[float, typer.Option(
+        "--segment-seconds", rich_help_panel="Cluster", help="--ray: length of the pieces the video is cut into for the "
+        "workers (each starts a second early, so the steadiness carries across the join).")] = 10.0,
     **values: Any,
 ) -> None:
     """Paint every frame of INPUT, steadily (optical-flow temporal consistency), keeping the audio.
@@ -832,7 +1020,7 @@ def video(
     Interrupted runs continue where they stopped when the same command is run again.
     """
     with _user_errors():
-        _run_video(source, output, style, model, overwrite, preset, values)
+        _run_video(source, output, style, model, overwrite, preset, values, ray, gpus_per_worker, segment_seconds)
 
 
 # ---------------------------------------------------------------------------------------------

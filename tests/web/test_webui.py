@@ -199,7 +199,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
 
     def submit(k: int) -> None:
         try:
-            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
             outcomes[k] = "done" if result[2] else "empty"
         except Exception as exc:  # noqa: BLE001 - the refusal arrives as an exception with a message
             outcomes[k] = f"refused: {exc}"
@@ -215,7 +215,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
     assert done >= 1 and refused, outcomes
     assert all("queue" in o.lower() and "full" in o.lower() for o in refused), refused
     # still answering, and a new job runs
-    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
     assert "the_scream.png" in str(result[2])
 
 
@@ -229,7 +229,7 @@ def test_errors_reach_the_page_as_one_line(server, tmp_path, content_file):
     for upload, size, expected in ((bad, 64, "photo is not an image file brushwork can read"),
                                    (content_file, 8, "size must be between 32 and 16384")):
         with pytest.raises(Exception) as info:
-            client.predict(handle_file(str(upload)), "the_scream", size, "", False, api_name="/fast")
+            client.predict(handle_file(str(upload)), "the_scream", size, "", False, 1.0, None, api_name="/fast")
         message = str(info.value)
         assert expected in message and "Traceback" not in message and "\n" not in message.strip()
 
@@ -298,7 +298,7 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
     video = form(VideoSettings, VideoSettings())
     cases = {
         "/stylize": lambda sent, raw: (sent, photo, "default", *stylize),
-        "/fast": lambda sent, raw: (sent, "the_scream", *fast),
+        "/fast": lambda sent, raw: (sent, "the_scream", *fast, None),
         "/harmonize": lambda sent, raw: (sent, {"background": photo, "layers": [], "composite": None}, None, *harmonize),
         "/video": lambda sent, raw: (sent, "the_scream", *video),
     }
@@ -307,7 +307,12 @@ def test_every_endpoint_accepts_only_what_the_page_offers(server, content_file):
         assert all(len(m) == 1 for m in messages.values()), (endpoint, messages)  # one answer, whatever the value
         (answer,) = messages["payload"]  # brushwork's, or gradio's own refusal before the handler
         assert answer == NOT_UPLOADED or "exception" in answer, (endpoint, messages)
-    for endpoint, build in {"/fast": lambda sent, raw: (photo, raw, *fast),
+    # the Fast tab's own painting is a file input like the photo
+    messages = _refusals(client, "/fast", lambda sent, raw: (photo, "the_scream", *fast, sent))
+    assert all(len(m) == 1 for m in messages.values()), messages
+    (answer,) = messages["payload"]
+    assert answer == NOT_UPLOADED or "exception" in answer, messages
+    for endpoint, build in {"/fast": lambda sent, raw: (photo, raw, *fast, None),
                             "/video": lambda sent, raw: (photo, raw, *video)}.items():
         messages = _refusals(client, endpoint, build)
         assert {m for ms in messages.values() for m in ms} == {NOT_OFFERED}, (endpoint, messages)
@@ -330,9 +335,9 @@ def test_a_refused_upload_and_a_finished_jobs_files_are_removed(server, tmp_path
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     client = _client(server)
     with pytest.raises(Exception, match="not an image file"):  # noqa: PT011
-        client.predict(handle_file(str(bad)), "the_scream", 64, "", False, api_name="/fast")
+        client.predict(handle_file(str(bad)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
     assert uploads("refused-upload.png") == []
-    client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, api_name="/fast")
+    client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
     deadline = time.monotonic() + 10
     while list(tmp_path.glob("job-*")) and time.monotonic() < deadline:
         time.sleep(0.1)

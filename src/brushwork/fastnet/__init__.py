@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 from ..core.lazy import exports
 
 if TYPE_CHECKING:
-    from .infer import FastStylizer, fast_stylize
+    from .anyinfer import fast_stylize
+    from .infer import FastStylizer
     from .model import TransformerNet
     from .modelfile import FORMAT_VERSION, FastModel, ModelInfo, load_model, shipped_styles
     from .settings import FastSettings
 
 __getattr__ = exports(__name__, {
-    "FastStylizer": ".infer", "fast_stylize": ".infer", "TransformerNet": ".model", "FORMAT_VERSION": ".modelfile",
+    "FastStylizer": ".infer", "fast_stylize": ".anyinfer", "TransformerNet": ".model", "FORMAT_VERSION": ".modelfile",
     "FastModel": ".modelfile", "ModelInfo": ".modelfile", "load_model": ".modelfile", "shipped_styles": ".modelfile",
     "FastSettings": ".settings",
 })

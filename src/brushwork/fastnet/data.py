@@ -1,4 +1,4 @@
-"""Training photos: any folder of images, read as random square crops in a reproducible order.
+"""Training photos: a folder of images or a corpus manifest (its train split), as random crops in a reproducible order.
 
 The order of photos and every crop are pure functions of ``(seed, step, rank)``: the photo order
 comes from a :class:`~torch.utils.data.DistributedSampler` (one shuffled permutation per epoch,
@@ -10,6 +10,7 @@ the same photo in the same step.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,14 +27,42 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 CACHE_LIMIT = 2000
 
 
-def list_photos(folder: str | Path) -> list[Path]:
-    """Every image file under ``folder`` (recursively), in a stable order."""
-    root = Path(folder)
+def list_photos(source: str | Path, split: str = "train") -> list[Path]:
+    """The training photos of ``source``, in a stable order.
+
+    ``source`` is either a folder (every image under it, recursively: the caller chose them) or a
+    ``manifest.csv`` such as the one of the shared training corpus, whose rows name a ``file``
+    (relative to the manifest), its ``kind`` and its ``split``: then only the photos of ``split``
+    are taken, so that a run can never train on the validation photos by accident.
+    """
+    root = Path(source)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return _manifest_photos(root, split)
     if not root.is_dir():
-        raise InputError(f"training data '{root}' is not a folder: give a folder of photos (e.g. COCO train2014).")
+        raise InputError(f"training data '{root}' is neither a folder nor a manifest .csv: give a folder of photos "
+                         "or the corpus's manifest.csv.")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise InputError(f"training data '{root}' holds no images (.jpg, .png …): put photos in it.")
+    return files
+
+
+def _manifest_photos(manifest: Path, split: str) -> list[Path]:
+    """Rows of ``manifest`` with ``kind`` photo (when the column exists) and the given ``split``."""
+    try:
+        with manifest.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"could not read manifest '{manifest}' ({exc}): give a readable CSV file.") from None
+    if not rows or "file" not in rows[0] or "split" not in rows[0]:
+        raise InputError(f"manifest '{manifest}' has no 'file' and 'split' columns: give the corpus's manifest.csv.")
+    files = sorted(manifest.parent / r["file"] for r in rows
+                   if r.get("split") == split and r.get("kind", "photo") == "photo")
+    if not files:
+        raise InputError(f"manifest '{manifest}' lists no photos of split '{split}'.")
+    missing = next((f for f in files if not f.is_file()), None)
+    if missing is not None:
+        raise InputError(f"manifest '{manifest}' names '{missing}', which does not exist: check the corpus.")
     return files
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..core import color
 from ..core.device import memory_guard, resolve_device
-from ..core.errors import Interrupted, SettingsError, WeightsError
+from ..core.errors import InputError, Interrupted, SettingsError, WeightsError
 from ..core.image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
 from ..core.progress import Progress, ProgressCallback, silent
 from .modelfile import FastModel, ModelInfo, load_model, resolve
@@ -195,20 +195,36 @@ class FastStylizer:
 
 
 def stylize_files(stylizer: FastStylizer, pairs: Sequence[tuple[Path, Path]], overwrite: bool,
-                  progress: ProgressCallback = silent) -> int:
-    """Stylize (input, output) file pairs; returns how many were written."""
+                  progress: ProgressCallback = silent, on_bad: Callable[[Path, InputError], None] | None = None) -> int:
+    """Stylize (input, output) file pairs; returns how many were written.
+
+    With ``on_bad``, an input that cannot be read is passed to it and skipped (the others are
+    still written); without, its :class:`InputError` ends the run."""
     from ..core.image import save_image
 
+    dests: list[Path] = []  # outputs of the inputs that could be read, in order
+    bad: list[Path] = []
+
     def images() -> Iterator[Image.Image]:
-        for src, _ in pairs:
-            yield load_image(src, "input image")
+        for src, dest in pairs:
+            try:
+                image = load_image(src, "input image")
+            except InputError as exc:
+                if on_bad is None:
+                    raise
+                on_bad(src, exc)
+                bad.append(src)
+                continue
+            dests.append(dest)
+            yield image
 
     n = 0
     try:
-        for (_, dest), result in zip(pairs, stylizer.stream(images())):
-            save_image(result, dest, overwrite)
+        for k, result in enumerate(stylizer.stream(images())):
+            save_image(result, dests[k], overwrite)
             n += 1
-            progress(Progress(job="fast", stage="fast", step=n, steps=len(pairs), done=n, total=len(pairs)))
+            done = n + len(bad)
+            progress(Progress(job="fast", stage="fast", step=done, steps=len(pairs), done=done, total=len(pairs)))
     except KeyboardInterrupt:
         kept = f"the {n} finished image(s) are kept in {pairs[0][1].parent}" if n else "nothing was written"
         raise Interrupted(f"interrupted after {n} of {len(pairs)} images; {kept}: run again with the remaining "
@@ -220,7 +236,9 @@ def fast_stylize(model: str | os.PathLike[str] | FastModel, image: str | os.Path
                  **settings: object) -> Image.Image:
     """Stylize one image with a fast-style model (a file, or a shipped style name such as ``starry_night``).
 
-    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.
+    ``settings`` are the fields of :class:`FastSettings`, e.g. ``preserve_colors=True``.  (The
+    public ``brushwork.fast_stylize`` is :func:`brushwork.fastnet.anyinfer.fast_stylize`, which also
+    takes a painting.)
     """
     img = image if isinstance(image, Image.Image) else load_image(image, "input image")
     return FastStylizer(model, FastSettings(**settings))(img)  # type: ignore[arg-type]

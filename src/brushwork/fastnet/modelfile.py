@@ -132,6 +132,9 @@ def load_model(model: str | os.PathLike[str]) -> FastModel:
     """Open a model file (or a shipped style by name) as a ready-to-run network."""
     p = resolve(model)
     info, tensors = _open(p)
+    if info.extra.get("kind") == "arbitrary":
+        raise WeightsError(f"'{p}' is an any-painting model: give a painting image as MODEL "
+                           f"(`brushwork fast PAINTING.jpg photo.jpg --style-model {p}`).")
     try:
         net = TransformerNet(info.width, info.blocks)
     except ValueError as exc:

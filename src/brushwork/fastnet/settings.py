@@ -25,3 +25,7 @@ class FastSettings(Settings):
                                     panel=ESSENTIAL)
     threads: int = setting(0, "onnx backend: CPU threads (0: one per core; 1 is often faster when other jobs share the "
                               "CPU).", minimum=0)
+    strength: float = setting(1.0, "With a painting as MODEL: how far from the photo, 0 (the photo) to 1 (the full style).",
+                              minimum=0.0, maximum=1.0, panel=ESSENTIAL)
+    style_model: str = setting("arbitrary", "With a painting as MODEL: the any-painting network that paints with it "
+                                            "(a model file or the shipped name 'arbitrary').")

@@ -33,10 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import math
 import os
 import platform
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -47,7 +50,7 @@ from torch import distributed as dist
 from torch.utils.data import DataLoader
 
 from ..core.device import memory_guard, resolve_device
-from ..core.errors import BrushworkError, Interrupted, OutputError, SettingsError, WeightsError
+from ..core.errors import BrushworkError, InputError, Interrupted, OutputError, SettingsError, WeightsError
 from ..core.image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
 from ..core.losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
 from ..core.progress import Progress, ProgressCallback, silent
@@ -57,6 +60,7 @@ from ..core.vgg import load_vgg
 from .data import CropDataset, StepBatches, list_photos
 from .model import TransformerNet
 from .modelfile import ModelInfo, check_model_output, save_model
+from .validation import Validation
 
 CONTENT_LAYERS = ("relu2_2",)
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -68,7 +72,8 @@ CHECKPOINT_VERSION = 1
 #: typo (--crop 25600) would try to allocate terabytes before failing.
 MAX_CROP = 2048
 #: Settings that may change when a run is resumed; any other change would make it another run.
-RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "time_limit", "workers", "device"}
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "time_limit", "workers", "device", "preview_every",
+                     "val_data"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,11 @@ class TrainSettings:
         STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).", minimum=0, nonzero=True)
     checkpoint_every: int = _opt(500, "Write a checkpoint every N steps (0: only at the end).")
     log_every: int = _opt(10, "Append the losses to the CSV log every N steps.")
+    preview_every: int | None = _opt(
+        None, "Every N steps paint validation photos into NAME.preview/ and log validation losses in NAME.val.csv; "
+        "None: at every checkpoint and at the end; 0: never.")
+    val_data: str | None = _opt(
+        None, "Validation photos (folder or manifest.csv); None: the val split when --data is a manifest, else none.")
     time_limit: float = _opt(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
     seed: int = _opt(0, "Seed of the network's initial weights and of the photo order and crops.")
     workers: int = _opt(0, "Data-loading worker processes (0: load in the training process).")
@@ -118,6 +128,7 @@ class TrainSettings:
             v = getattr(self, n)
             check(math.isfinite(v) and v >= 0, f"{n.replace('_', '-')} must be ≥ 0, not {v}")
         check(self.checkpoint_every >= 0 and self.log_every >= 1, "checkpoint-every must be ≥ 0 and log-every ≥ 1")
+        check(self.preview_every is None or self.preview_every >= 0, "preview-every must be ≥ 0")
         check(self.workers >= 0, "workers must be 0 or more")
         check(bool(self.style_layers), "give at least one style layer")
         check(bool(self.content_layers) or self.content_weight == 0, "give at least one content layer")
@@ -137,9 +148,43 @@ def log_path(model: Path) -> Path:
     return model.with_suffix(".log.csv")
 
 
+def val_log_path(model: Path) -> Path:
+    """Validation losses beside the model: ``starry.safetensors`` → ``starry.val.csv``."""
+    return model.with_suffix(".val.csv")
+
+
+def preview_dir(model: Path) -> Path:
+    """Preview sheets beside the model: ``starry.safetensors`` → ``starry.preview/step_000100.jpg`` …"""
+    return model.with_suffix(".preview")
+
+
 def card_path(model: Path) -> Path:
     """Model card beside the model: ``starry.safetensors`` → ``starry.md``."""
     return model.with_suffix(".md")
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file: a resumed run must see the very same style image, not just its name."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def photo_list_sha256(files: list[Path], root: Path) -> str:
+    """Hash of the photo list (paths relative to the data folder or manifest, so the corpus may move).
+
+    The list decides which photo each step sees; another list silently makes the resumed run another run.
+    """
+    base = root if root.is_dir() else root.parent
+    names = []
+    for f in files:
+        try:
+            names.append(f.relative_to(base).as_posix())
+        except ValueError:
+            names.append(f.as_posix())
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -178,6 +223,26 @@ class Trainer:
         self.rank, self.world, self.local_rank = _dist_env()
         self.started_dist = False
 
+    @contextlib.contextmanager
+    def _term_saves(self) -> Any:
+        """SIGTERM (``kill``, a batch system's time limit) stops the run like Ctrl-C: with a checkpoint.
+
+        A long CPU run is stopped and continued many times; without this, a plain ``kill`` would lose
+        every step since the last periodic checkpoint.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        before = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, before)
+
     # -- set-up ------------------------------------------------------------------------------
     def _check_outputs(self) -> None:
         ckpt = checkpoint_path(self.output)
@@ -186,7 +251,7 @@ class Trainer:
                 raise OutputError(f"no checkpoint '{ckpt}' to resume from: start the run without --resume.")
             check_model_output(self.output, overwrite=True)
             return
-        for extra in (ckpt, log_path(self.output), card_path(self.output)):
+        for extra in (ckpt, log_path(self.output), card_path(self.output), val_log_path(self.output)):
             if extra.exists() and not self.overwrite:
                 raise OutputError(f"'{extra}' already exists: pass --resume to continue that run, or --overwrite to start again.")
         check_model_output(self.output, self.overwrite)
@@ -233,6 +298,14 @@ class Trainer:
             )
         if ckpt.get("style") != self.style_name:
             raise SettingsError(f"checkpoint '{path}' was trained on style '{ckpt.get('style')}', not '{self.style_name}'.")
+        # Checkpoints written before the hashes were recorded have none: nothing to compare there.
+        if ckpt.get("style_sha256") not in (None, self.style_sha256):
+            raise SettingsError(f"--resume: the style image '{self.style_path}' is not the image checkpoint '{path}' was "
+                                "trained on (its content differs); give that image, or start afresh with --overwrite.")
+        if ckpt.get("photos_sha256") not in (None, self.photos_sha256):
+            raise SettingsError(f"--resume: the training photos of '{self.data_dir}' ({self.n_photos} listed) are not the "
+                                f"set checkpoint '{path}' was trained on ({ckpt.get('photos', '?')} listed); give that set, "
+                                "or start afresh with --overwrite.")
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         return int(ckpt["step"]), float(ckpt["seconds"])
@@ -248,10 +321,13 @@ class Trainer:
         if not self.style_path.exists():
             raise BrushworkError(f"style image '{self.style_path}' does not exist: check the path.", exit_code=2)
         files = list_photos(self.data_dir)
+        self.style_sha256 = file_sha256(self.style_path)
+        self.photos_sha256, self.n_photos = photo_list_sha256(files, self.data_dir), len(files)
         device = self._device()
         self._init_dist(device)
         try:
-            return self._run(files, device, progress if self.rank == 0 else silent)
+            with self._term_saves():
+                return self._run(files, device, progress if self.rank == 0 else silent)
         except BaseException:
             # A run that failed before its first checkpoint cannot be resumed: leave no log behind.
             if self.rank == 0 and not self.resume and not checkpoint_path(self.output).exists():
@@ -283,8 +359,18 @@ class Trainer:
         model: torch.nn.Module = net
         if self.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        validation = self._validation(step) if self.rank == 0 else None
         if self.rank == 0:
             self._open_log(step)
+
+        def val_objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+            feats = self.vgg(x, s.content_layers) if s.content_layers else {}
+            terms = [ContentLoss(layer, feats[layer], s.content_weight / len(s.content_layers))
+                     for layer in s.content_layers]
+            return Objective(self.vgg, terms, style_terms, tv)(y)
+
+        every = s.checkpoint_every if s.preview_every is None else s.preview_every
+        validated = -1
 
         batches = StepBatches(len(files), s.batch_size, s.seed, self.rank, self.world, start=step, stop=s.steps)
         loader = DataLoader(CropDataset(files, s.crop), batch_sampler=batches, num_workers=s.workers,
@@ -321,6 +407,9 @@ class Trainer:
                         self._log(step, elapsed, loss_value, parts)
                     progress(Progress(job="train", stage=f"train {self.style_name}", step=step, steps=s.steps,
                                       done=step, total=s.steps, loss=loss_value, parts=dict(parts)))
+                    if validation is not None and every and step % every == 0:
+                        validation(net, val_objective, step, elapsed, device)
+                        validated = step
                     if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
                         self._save_checkpoint(net, opt, step, elapsed)
                     if s.time_limit and self._agree(elapsed >= s.time_limit, device):
@@ -332,6 +421,8 @@ class Trainer:
             raise Interrupted(f"interrupted at step {step}; the checkpoint '{checkpoint_path(self.output)}' "
                               "keeps it: run the same command with --resume to continue.") from None
         seconds = time.perf_counter() - start_clock
+        if validation is not None and validated != step and (s.preview_every is None or s.preview_every):
+            validation(net, val_objective, step, seconds, device)
         self._save_checkpoint(net, opt, step, seconds)
         net.eval()
         info = self._info(files, step, seconds, device, loss_value, parts)
@@ -342,6 +433,29 @@ class Trainer:
         if self.world > 1:
             dist.barrier()
         return TrainResult(net=net, step=step, seconds=seconds, stopped=stopped, model=written, info=info)
+
+    def _validation(self, step: int) -> Validation | None:
+        """The run's fixed validation photos, or None when previews are off or there are none."""
+        s = self.s
+        if not self.resume:  # a fresh run: the sheets and validation log of the run it replaces must go
+            for old in preview_dir(self.output).glob("step_*.jpg"):
+                old.unlink()
+            val_log_path(self.output).unlink(missing_ok=True)
+        if s.preview_every == 0:
+            return None
+        if s.val_data is not None:
+            files = list_photos(s.val_data, split="val")
+        elif self.data_dir.is_file():
+            try:
+                files = list_photos(self.data_dir, split="val")
+            except InputError:  # a manifest of the user's own without a val split: train without previews
+                return None
+        else:
+            return None
+        v = Validation(files, s.crop, load_image(self.style_path, "style image"), preview_dir(self.output),
+                       val_log_path(self.output))
+        v.open_log(step, self.resume)
+        return v
 
     def _agree(self, flag: bool, device: torch.device) -> bool:
         """Every rank stops at the same step: rank 0's clock decides."""
@@ -359,6 +473,7 @@ class Trainer:
         state = {
             "format": "brushwork-fastnet-checkpoint", "version": CHECKPOINT_VERSION, "step": step, "seconds": seconds,
             "style": self.style_name, "settings": json.dumps(_jsonable(asdict(self.s))),
+            "style_sha256": self.style_sha256, "photos_sha256": self.photos_sha256, "photos": self.n_photos,
             "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
             "optimizer": _to_cpu(opt.state_dict()),
         }
@@ -392,7 +507,8 @@ class Trainer:
         settings = {k: v for k, v in _jsonable(asdict(s)).items() if k not in ("device", "workers", "weights")}
         return ModelInfo(width=s.width, blocks=s.blocks, style=self.style_name, extra={
             "style_source": self.style_path.name,
-            "data": f"{len(files)} photos from '{self.data_dir.name}'",
+            "data": (f"{len(files)} train-split photos of '{self.data_dir.parent.name}/{self.data_dir.name}'"
+                     if self.data_dir.is_file() else f"{len(files)} photos from '{self.data_dir.name}'"),
             "steps": step, "resolution": s.crop, "batch_size": s.batch_size * self.world,
             "training_seconds": round(seconds, 1), "machine": machine_description(device, self.world),
             "final_loss": {"total": loss, **parts}, "settings": settings,

@@ -166,7 +166,10 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
         backend = "onnx" if on_cpu and importlib.util.find_spec("onnxruntime") is not None else "torch"
     if file.suffix.lower() == ".onnx":
         backend = "onnx"  # an exported model runs only there
-    run_net = FastStylizer(file, FastSettings(backend=backend, device=device), spin=False).backend
+    from ..fastnet.anyinfer import is_painting, painting_backend
+
+    run_net = painting_backend(file, device, backend) if is_painting(file) else \
+        FastStylizer(file, FastSettings(backend=backend, device=device), spin=False).backend
 
     def run(frame: torch.Tensor) -> torch.Tensor:
         h, w = frame.shape[-2:]

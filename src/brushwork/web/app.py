@@ -39,7 +39,8 @@ CONCURRENCY_ID = "brushwork-jobs"
 
 #: Settings the page does not offer: the server chooses the device, files on the server are not
 #: the browser's business (weights, init path), and intermediate files are shown instead of saved.
-HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations"}
+HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations",
+          "style_model"}
 
 #: The style a fast-style dropdown starts on: the full-width Starry Night (the list is alphabetical,
 #: which would put the weakest first).
@@ -308,7 +309,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     dev = resolve_device(device)  # refuse a missing GPU before the server starts
     limits = limits or jobs.QueueLimits.for_device(dev)
     root = Path(workdir or tempfile.mkdtemp(prefix="brushwork-web-"))
-    styles = list(shipped_styles())
+    styles = [n for n in shipped_styles() if n != "arbitrary"]  # the any-painting network needs an upload
     if not styles:
         raise ResourceError("this installation ships no fast styles: reinstall brushwork.")
     best = DEFAULT_STYLE if DEFAULT_STYLE in styles else styles[0]
@@ -403,9 +404,11 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                         gr.Examples([[str(DEMO_CONTENT)]], inputs=[photo], label="bundled demo image")
                         fast_style = gr.Dropdown(styles, value=best, label="style",
                                                  info="The shipped fast styles (brushwork styles); or pick a picture below.")
-                        gallery = gr.Gallery(thumbs, label="the styles on the bundled photo", columns=len(thumbs) or 1,
-                                             height=150, allow_preview=False, elem_id="fast-styles", show_label=True)
                         run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
+                        gallery = gr.Gallery(thumbs, label="the styles on the bundled photo", columns=min(len(thumbs), 4) or 1,
+                                             height=280, allow_preview=False, elem_id="fast-styles", show_label=True)
+                        own_painting = gr.Image(label="or your own painting (replaces the style above)", **upload,
+                                                elem_id="fast-painting", height=200)
                         f_form = settings_form(gr, FastSettings, FastSettings())
                     with gr.Column():
                         out_f = gr.Image(label="result", type="pil", interactive=False, format="png", elem_id="fast-result",
@@ -423,12 +426,15 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
                 def fast(photo_file: Any, style_name: str, *values: Any):
                     photo_path, style_name = _path(photo_file), _offered(style_name, styles)
+                    painting_file, values = values[-1], values[:-1]
                     settings = with_device(read_form(FastSettings, FastSettings(), f_names, values))
                     with new_dir() as folder:
-                        for u in jobs.fast_job(photo_path, style_name, settings, folder, max_image_bytes):
+                        for u in jobs.fast_job(photo_path, style_name, settings, folder, max_image_bytes,
+                                               painting=_path(painting_file)):
                             yield _shown(u), u.status, u.result and str(u.result)
 
-                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values()], [out_f, status_f, file_f],
+                run_f.click(_guarded(gr, fast), [photo, fast_style, *f_form.values(), own_painting],
+                            [out_f, status_f, file_f],
                             api_name="fast", **queue_kw)
 
             # -- harmonize ------------------------------------------------------------------------

@@ -254,13 +254,19 @@ def stylize_job(content: str | os.PathLike[str] | None, styles: Sequence[str | o
 
 
 def fast_job(image: str | os.PathLike[str] | None, style: str, settings, workdir: Path,
-             max_bytes: int = MAX_IMAGE_BYTES) -> Iterator[Update]:
-    """A shipped fast style (``brushwork fast``): one forward pass."""
+             max_bytes: int = MAX_IMAGE_BYTES, painting: str | os.PathLike[str] | None = None) -> Iterator[Update]:
+    """A shipped fast style (``brushwork fast``), or an uploaded ``painting`` (any-painting network): one pass."""
     from ..fastnet.infer import FastStylizer
 
     img = check_image_upload(image, "photo", max_bytes)
     start = time.perf_counter()
-    picture = FastStylizer(style, settings)(img)
+    if painting is not None:
+        from ..fastnet.anyinfer import AnyStyleStylizer
+
+        p_img = check_image_upload(painting, "painting", max_bytes)
+        picture, style = AnyStyleStylizer([p_img], settings)(img), "painted"
+    else:
+        picture = FastStylizer(style, settings)(img)
     out = save_image(picture, workdir / f"{name_part(str(image))}_{name_part(style)}.png")
     yield Update(f"done: {picture.width}×{picture.height} in {time.perf_counter() - start:.1f} s", 1.0, picture, out)
 
