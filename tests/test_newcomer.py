@@ -234,13 +234,14 @@ def test_stylize_help_defaults_choices_and_panels():
     assert "Default: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1." in flat  # never cut
     assert "--style-loss [gram|w2]" in text and "--original-size " in text and "--[no-]detail-transfer" in text
     panels = [m.group(1) for m in re.finditer(r"╭─ (.+?) ─", text)]
-    assert panels == ["Arguments", "Options", "Essentials", "Advanced"], panels
+    assert panels == ["Arguments", "Options", "Essentials", "Advanced", "Cluster"], panels
     assert text.index("--size INT") < text.index("--tv-weight")  # essentials first
 
 
 def test_video_help_panels_in_order():
     panels = [m.group(1) for m in re.finditer(r"╭─ (.+?) ─", _help("video"))]
-    assert panels == ["Arguments", "Options", "Video: Essentials", "Video: Advanced", "Optimisation (--style only)"]
+    assert panels == ["Arguments", "Options", "Video: Essentials", "Video: Advanced", "Optimisation (--style only)",
+                      "Cluster"]
 
 
 @pytest.mark.parametrize("args", [["--version"], ["styles", "--version"], ["-q", "--version"]])

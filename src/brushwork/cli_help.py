@@ -139,6 +139,8 @@ def _panel_order(name: str) -> tuple[int, str]:
         return 2, name
     if name.endswith("Advanced"):
         return 3, name
+    if name == "Cluster":  # running elsewhere comes after everything about the picture
+        return 5, name
     return 4, name
 
 
