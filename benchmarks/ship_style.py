@@ -143,7 +143,7 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
         f"**Recipe** (`benchmarks/train_gallery.sh cpu`): width {info.width:g}, 128 px crops, batch 4, style image at "
         f"384 px, Adam lr 1e-3, style weight {e.get('settings', {}).get('style_weight', '?')} (losses as in the table); "
         "trained in passes on one CPU thread "
-        f"(OMP_NUM_THREADS=1, nice 10) of a 2-core machine shared with other jobs (load 3–30, so 1–7 s per step), "
+        f"(OMP_NUM_THREADS=1, nice 10) of a 2-core machine shared with other jobs (load 3–30, so 1–9 s per step), "
         f"{e.get('steps')} steps in "
         f"{float(e.get('training_seconds', 0)) / 60:.0f} min. A short run by the standards of the paper (40,000 "
         "steps): the palette and strokes are the painting's, fine detail is simplified. Continue it with "

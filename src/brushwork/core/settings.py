@@ -45,9 +45,9 @@ def setting(default: object, help: str, *, choices: Collection[str] | None = Non
     return dataclasses.field(default=default, metadata=meta)
 
 
-def device_setting() -> Any:
-    """The ``device`` field every job has (one help text for all of them)."""
-    return setting("auto", "auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps.")
+def device_setting(note: str = "") -> Any:
+    """The ``device`` field every job has (one help text for all of them; ``note`` adds a job's own rule)."""
+    return setting("auto", "auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps." + note)
 
 
 def flag(name: str) -> str:

