@@ -26,7 +26,8 @@ def test_help_shows_every_setting_with_default():
     result = runner.invoke(app, ["stylize", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     for name in settings_fields():
-        assert "--" + name.replace("_", "-") in result.output, name
+        flag = name.replace("_", "-")
+        assert f"--{flag}" in result.output or f"--[no-]{flag}" in result.output, name
     assert "512" in result.output and "relu4_2" in result.output  # defaults shown
     assert StylizeSettings().quality in result.output
 
@@ -69,8 +70,9 @@ def _setup_bad(kind: str, tmp_path: Path, good: Path) -> tuple[Path, Path]:
         bad.write_text("not an image")
     elif kind == "truncated":
         bad.write_bytes(good.read_bytes()[:200])
-    elif kind == "no-folder":
-        return good, tmp_path / "missing" / "out.png"
+    elif kind == "no-folder":  # a missing folder is created; one that cannot be is refused
+        (tmp_path / "afile").write_bytes(b"")
+        return good, tmp_path / "afile" / "out.png"
     elif kind == "bad-extension":
         return good, tmp_path / "out.xyz"
     return bad, out
@@ -82,7 +84,7 @@ BAD = {
     "empty": (2, "empty file"),
     "text": (2, "not an image"),
     "truncated": (2, "damaged or truncated"),
-    "no-folder": (3, "does not exist"),
+    "no-folder": (3, "is a file"),
     "bad-extension": (3, "unknown extension"),
 }
 

@@ -29,7 +29,8 @@ import typer
 import typer.core
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from . import __version__
 from .core import settings as fields_spec
@@ -37,11 +38,13 @@ from .core.device import is_out_of_memory
 from .core.errors import EXIT_INTERNAL, BrushworkError, Diverged, InputError, OutputError, ResourceError, SettingsError
 from .core.files import SAVE_FORMATS, check_output, input_files, refuse_inputs, write_atomically
 from .core.image import fit_size, load_image, save_image
+from .core.names import default_output, free_name, name_part
 from .core.progress import Progress as JobProgress
+from .core.progress import RecentRate, clock
 from .fastnet.settings import FastSettings
 from .fastnet.train import TrainSettings
 from .gatys.presets import settings_from
-from .gatys.regions import load_region_mask
+from .gatys.regions import check_counts, load_region_mask
 from .gatys.settings import StylizeSettings
 from .gatys.stylizer import Stylizer, StylizeResult, save_path
 from .harmonization.settings import HarmonizeSettings
@@ -132,6 +135,21 @@ class _Commands(typer.core.TyperGroup):
             code = 128 + received[0]
         sys.exit(code if isinstance(code, int) else 0)
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .cli_help import render_group_help
+
+        render_group_help(self, ctx)
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose ``--help`` is drawn by :mod:`brushwork.cli_help` (plain defaults, choices listed,
+    a narrow flag column, Essentials before Advanced)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from .cli_help import render_command_help
+
+        render_command_help(self, ctx)
+
 
 app = typer.Typer(
     cls=_Commands,
@@ -145,8 +163,24 @@ _state = {"debug": False, "quiet": False}
 
 
 @contextlib.contextmanager
+def _cleanup_on_failure() -> Iterator[None]:
+    try:
+        yield
+        _created.clear()
+    except BaseException:
+        _remove_created_folders()
+        raise
+
+
+@contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """One line per user error, a documented exit code, and no traceback unless --debug."""
+    with _cleanup_on_failure(), _one_line_errors():
+        yield
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except BrushworkError as exc:
@@ -171,18 +205,41 @@ def _user_errors() -> Iterator[None]:
 
 
 class ProgressBar:
-    """Draws :class:`~brushwork.core.progress.Progress` events as a rich progress bar with ETA."""
+    """Draws :class:`~brushwork.core.progress.Progress` events: a rich bar on a terminal, and where
+    stderr is not one (``| tee``, a log file, a CI runner) one plain line every
+    :attr:`plain_interval` seconds.  Elapsed time and ETA come from the recent pace
+    (:class:`~brushwork.core.progress.RecentRate`), so a busy machine does not skew the estimate."""
 
-    def __init__(self, description: str) -> None:
-        self.bar = self._progress(TaskProgressColumn(), TextColumn("it {task.fields[step]}"),
-                                  TextColumn("loss {task.fields[loss]}"))
-        self.task = self.bar.add_task(description, total=1.0, step="-", loss="-")
+    #: Seconds between plain lines when stderr is not a terminal.
+    plain_interval = 5.0
 
-    @staticmethod
-    def _progress(*middle: Any) -> Progress:
-        """The bar layout every command shares: name, bar, the job's own columns, elapsed time, ETA."""
-        return Progress(TextColumn("[bold]{task.description}"), BarColumn(), *middle, TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=_state["quiet"], transient=False)
+    def __init__(self, description: str, unit: str = "it", total: int | None = None, loss: bool = True) -> None:
+        self.unit, self.with_loss, self.steps = unit, loss, total
+        middle: list[Any] = [TextColumn(unit + " {task.fields[step]}")]
+        if loss:
+            middle.append(TextColumn("loss {task.fields[loss]}"))
+        self.bar = self._progress(*middle)
+        first = f"0/{total}" if total else "-"
+        self.task = self.bar.add_task(description, total=float(total or 1), step=first, loss="-", eta="-")
+
+    def _progress(self, *middle: Any) -> Progress:
+        """The layout every command shares: name, bar, the job's own columns, elapsed time, ETA.
+
+        In a narrow terminal the bar and then the job's columns give way, so that the times are never
+        cut off; off a terminal rich draws nothing and plain lines are printed instead."""
+        self.rate = RecentRate()
+        self.plain = not _state["quiet"] and not err.is_terminal
+        self.last_line = -math.inf
+        self.last_event: JobProgress | None = None
+        self.printed: JobProgress | None = None
+        width = err.width
+        columns: list[Any] = [TextColumn("[bold]{task.description}", table_column=Column(overflow="ellipsis",
+                                                                                           no_wrap=True, ratio=1))]
+        if width >= 100:
+            columns.append(BarColumn(bar_width=24 if width < 130 else 40))
+        columns += [TaskProgressColumn(), *(middle if width >= 80 else middle[:1])]
+        columns += [TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}")]
+        return Progress(*columns, console=err, disable=_state["quiet"] or self.plain, transient=False, expand=True)
 
     def __enter__(self) -> ProgressBar:
         self.bar.__enter__()
@@ -190,10 +247,38 @@ class ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(*exc)
+        if self.plain and self.last_event is not None and self.last_event is not self.printed and exc[0] is None:
+            self._line(self.last_event, final=True)
+
+    def _eta(self, p: JobProgress) -> str:
+        eta = self.rate.eta(p.total)
+        return "-" if eta is None else clock(eta)
+
+    def _step_text(self, p: JobProgress) -> str:
+        return f"{p.step}/{p.steps}" if p.steps else "-"
+
+    def _line(self, p: JobProgress, final: bool = False) -> None:
+        """One plain progress line: stage, step/total, percent, loss, elapsed, ETA."""
+        pct = 100.0 * p.done / p.total if p.total else 0.0
+        parts = [f"{p.stage}: {self.unit} {self._step_text(p)} ({pct:.0f} %)"]
+        if self.with_loss and math.isfinite(p.loss):
+            parts.append(f"loss {p.loss:.4g}")
+        parts.append(f"elapsed {clock(self.rate.elapsed)}")
+        if not final:
+            parts.append(f"ETA {self._eta(p)}")
+        err.print(", ".join(parts), markup=False, highlight=False)
+        self.last_line, self.printed = self.rate.elapsed, p
+
+    def _plain_update(self, p: JobProgress) -> None:
+        self.last_event = p
+        if self.plain and self.rate.elapsed - self.last_line >= self.plain_interval:
+            self._line(p)
 
     def __call__(self, p: JobProgress) -> None:
-        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
-                        step=f"{p.step}/{p.steps}", loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-")
+        self.rate.update(p.done)
+        self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done, step=self._step_text(p),
+                        loss=f"{p.loss:.4g}" if math.isfinite(p.loss) else "-", eta=self._eta(p))
+        self._plain_update(p)
 
 
 def _print_version(value: bool) -> None:
@@ -250,7 +335,8 @@ def settings_parameters(settings_cls: type, panel_prefix: str = "") -> list[insp
         if allowed:  # typer lists an Enum's values as the choices, and refuses any other word
             typ = enum.Enum(f"{settings_cls.__name__}_{f.name}", {c: c for c in allowed}, type=str)
         panel = f.metadata.get("panel", fields_spec.ADVANCED)
-        opt = typer.Option(*decls, help=fields_spec.help_text(f), show_default=_show_default(default),
+        metavar = {"metavar": "LIST"} if fields_spec.kind(hints[f.name])[0] is tuple else {}
+        opt = typer.Option(*decls, help=fields_spec.help_text(f), show_default=_show_default(default), **metavar,
                            rich_help_panel=panel_prefix + ("Essentials" if panel == fields_spec.ESSENTIAL else "Advanced"))
         cli_default = default if not isinstance(default, tuple) else None
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
@@ -287,6 +373,39 @@ def _with_settings(settings_cls: type) -> Any:
         return func
 
     return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# Output names: a sensible default beside the input, never replacing a file unasked
+
+
+#: Folders this command created for its output; removed again (when still empty) if it fails.
+_created: list[Path] = []
+
+
+def make_output_folder(output: Path, formats: dict[str, str] | None = None) -> None:
+    """Create a missing output folder (as ``fast`` does for a folder of results), for a name that
+    would be accepted otherwise; a bad extension is left to the output check's message."""
+    parent = output.parent
+    if str(parent) in ("", ".") or parent.exists() or output.suffix.lower() not in (formats or SAVE_FORMATS):
+        return  # the output check explains a folder that is a file
+    if any(p.exists() and not p.is_dir() for p in parent.parents):
+        return
+    missing = [p for p in [parent, *parent.parents] if not p.exists()]
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder '{parent}' ({exc.strerror or exc}): choose another "
+                          "folder.") from None
+    _created.extend(missing)  # deepest first
+
+
+def _remove_created_folders() -> None:
+    """After a failure: take away the output folders this run made, if nothing was written into them."""
+    for folder in _created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    _created.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,11 +455,15 @@ def _images_on_cluster(job: Any, pairs: list[tuple[Path, Path]], overwrite: bool
 # Commands
 
 
-def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: bool, preset: str | None,
+def _run_stylize(content: Path, styles: list[Path], output: Path | None, overwrite: bool, preset: str | None,
                  values: dict[str, Any], masks: list[Path] | None = None) -> StylizeResult:
     settings = settings_from(preset, **parse_settings(StylizeSettings, values))
+    check_counts(len(styles), len(masks) if masks else None, settings.style_blend)  # before any work
+    if output is None:
+        output = default_output(content, [s.name for s in styles], ".png", overwrite)
     inputs = input_files([content, *styles, *(masks or []), settings.weights,
                           settings.init if settings.init not in ("content", "noise") else None])
+    make_output_folder(output)
     out = check_output(output, overwrite, inputs=inputs)
     if settings.save_every:
         total = sum(sc.iterations for sc in settings.schedule)
@@ -363,12 +486,15 @@ def _run_stylize(content: Path, styles: list[Path], output: Path, overwrite: boo
     return result
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(StylizeSettings)
 def stylize(
     content: Annotated[Path, typer.Argument(help="The photo to paint.", show_default=False)],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images (paintings).", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.png, .jpg, .webp); a missing folder is created. "
+        "Default: beside CONTENT, named after it and the style (photo_starry_night.png), never replacing a file.",
+        show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
     preset: Annotated[str | None, typer.Option("--preset", help="Start from a named preset: default, guohua.")] = None,
     mask: Annotated[list[Path] | None, typer.Option(
@@ -451,7 +577,7 @@ def _stylize_many(content: Path, styles: list[Path], output: Path, overwrite: bo
                        "--learning-rate and rerun them with --overwrite.")
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     folder: Annotated[Path, typer.Argument(help="Folder for the demo result.")] = Path("brushwork-demo"),
     size: Annotated[int, typer.Option(help="Longest side of the result.")] = 384,
@@ -497,7 +623,7 @@ def _is_rank0() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(TrainSettings)
 def train(
     style: Annotated[Path, typer.Argument(help="The style image (a painting).", show_default=False)],
@@ -517,7 +643,7 @@ def train(
         refuse_inputs([output, checkpoint_path(output), log_path(output), card_path(output)], [style])
         trainer = Trainer(settings, style, data, output, overwrite=overwrite, resume=resume)
         if _is_rank0():
-            with ProgressBar("train") as bar:
+            with ProgressBar("train", unit="step") as bar:
                 result = trainer.run(bar)
             note = f" ({result.stopped})" if result.stopped else ""
             err.print(f"wrote {output} after {result.step} steps, {result.seconds:.0f} s{note}")
@@ -525,9 +651,12 @@ def train(
             trainer.run()
 
 
-def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_inputs: tuple[str, ...] = ()
-                  ) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first."""
+def _plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, extra_inputs: tuple[str, ...] = (),
+                  style: str = "fast") -> list[tuple[Path, Path]]:
+    """(input, output) pairs: OUTPUT is a file for one input image, a folder otherwise; all checked first.
+
+    Without OUTPUT one image goes beside itself (``photo_starry_night.png``), one folder into a
+    new folder beside it (``photos_starry_night/``), several inputs into ``STYLE/``."""
     from .fastnet.data import IMAGE_SUFFIXES
 
     files: list[Path] = []
@@ -542,7 +671,15 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_input
         else:
             raise InputError(f"input '{p}' does not exist: check the path.")
     known = input_files([*extra_inputs, *files])
+    if output is None:
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            output = default_output(files[0], [style], ".png", overwrite)
+        elif len(inputs) == 1:
+            output = free_name(inputs[0].parent / f"{name_part(inputs[0].name)}_{name_part(style)}")
+        else:
+            output = free_name(Path(name_part(style)))
     if len(inputs) == 1 and not inputs[0].is_dir():
+        make_output_folder(output)
         return [(files[0], check_output(output, overwrite, inputs=known))]
     if output.exists() and not output.is_dir():
         raise OutputError(f"output '{output}' is a file, but several images need a folder: give a folder name.")
@@ -561,15 +698,17 @@ def _plan_outputs(inputs: list[Path], output: Path, overwrite: bool, extra_input
     return pairs
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(FastSettings)
 def fast(
     model: Annotated[str, typer.Argument(help="A model file (.safetensors or .onnx), a shipped style name "
                                          "(see `brushwork styles`), or any painting (an image file).",
                                          show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Images and/or folders of images.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file for one image; a folder for several.",
-                                         show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output file for one image; a folder for several (created when missing). "
+        "Default: beside the input, named after it and the style (photo_starry_night.png; a folder: "
+        "photos_starry_night/).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     painting: Annotated[list[Path] | None, typer.Option(
         "--painting", help="With a painting as MODEL: another painting for another region (give one --mask per "
@@ -586,7 +725,8 @@ def fast(
 
     with _user_errors():
         settings = FastSettings(**parse_settings(FastSettings, values))
-        pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,))  # --ray: existing outputs are skipped
+        # --ray: outputs that exist are skipped
+        pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,), model)
         start = time.perf_counter()
         any_painting = Path(model).suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
         if any_painting:
@@ -599,7 +739,7 @@ def fast(
             stylizer = FastStylizer(model, settings)
         if any_painting and ray is not None:
             raise SettingsError("--ray runs trained models and shipped styles; with a painting as MODEL run without --ray.")
-        where = pairs[0][1] if len(pairs) == 1 and pairs[0][1] == output else output
+        where = pairs[0][1] if len(inputs) == 1 and not inputs[0].is_dir() else pairs[0][1].parent
         if ray is not None:
             from .cluster import ImageJob
 
@@ -607,14 +747,14 @@ def fast(
             _images_on_cluster(ImageJob("fast", model=name, fast=settings), pairs, overwrite, ray, gpus_per_worker, where)
             return
         bad: list[Path] = []
-        with ProgressBar("fast") as bar:
+        with ProgressBar("fast", unit="image", total=len(pairs), loss=False) as bar:
             n = stylize_files(stylizer, pairs, overwrite, bar, (lambda src, exc: (_say_bad(src, exc), bad.append(src)))
                               if len(pairs) > 1 else None)
         err.print(f"wrote {n} image(s) to {where} ({time.perf_counter() - start:.1f} s, {stylizer.backend.name})")
         _skipped(len(bad), len(pairs))
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
     model: Annotated[str, typer.Argument(help="A model file or a shipped style name.", show_default=False)],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export as ONNX for onnxruntime.")] = False,
@@ -631,7 +771,7 @@ def export(
         err.print(f"wrote {out}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def styles(
     sheet: Annotated[Path | None, typer.Option("--sheet", help="Paint this photo in every shipped style into one "
                                                "sheet (needs -o).", show_default=False)] = None,
@@ -685,14 +825,16 @@ def _style_sheet(photo: Path | None, output: Path | None, size: int, overwrite: 
 HIGH_STYLE_LEVEL = 8.0
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_settings(HarmonizeSettings)
 def harmonize(
     painting: Annotated[Path, typer.Argument(help="The painting, without the object.", show_default=False)],
     composite: Annotated[Path, typer.Argument(help="The painting with the object pasted in.", show_default=False)],
     mask: Annotated[Path, typer.Argument(help="Tight mask: white on the pasted object, black elsewhere.",
                                          show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.png, .jpg, .webp).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.png, .jpg, .webp); a missing folder is created. "
+        "Default: beside COMPOSITE (composite_harmonized.png), never replacing a file.", show_default=False)] = None,
     loose_mask: Annotated[Path | None, typer.Option(
         "--loose-mask", help="A looser mask around the object; derived by dilating MASK when not given.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
@@ -703,6 +845,9 @@ def harmonize(
 
     with _user_errors():
         settings = replace(HarmonizeSettings(), **parse_settings(HarmonizeSettings, values))
+        if output is None:
+            output = default_output(composite, ["harmonized"], ".png", overwrite)
+        make_output_folder(output)
         out = check_output(output, overwrite, inputs=[painting, composite, mask, loose_mask, settings.weights])
         p_img = load_image(painting, "painting")
         c_img = load_image(composite, "composite")
@@ -751,24 +896,27 @@ class VideoProgressBar(ProgressBar):
     def __init__(self) -> None:
         from rich.progress import MofNCompleteColumn
 
+        self.unit, self.with_loss = "frame", False
         self.bar = self._progress(MofNCompleteColumn(), TextColumn("{task.fields[info]}"))
-        self.task = self.bar.add_task("frames", total=None, info="")
+        self.task = self.bar.add_task("frames", total=None, info="", eta="-")
         self.inner: Any = None
 
     def __call__(self, p: JobProgress) -> None:
         fps = p.parts.get("fps", 0.0)
+        self.rate.update(p.done)
         self.bar.update(self.task, description=p.stage, total=p.total, completed=p.done,
-                        info=f"{fps:.2f} fps" if fps else "")
+                        info=f"{fps:.2f} fps" if fps else "", eta=self._eta(p))
+        self._plain_update(p)
 
     def frame(self, p: JobProgress) -> None:
         """Progress inside one frame (optimisation mode)."""
         if self.inner is None:
             self.inner = self.bar.add_task("frame", total=1.0, info="")
         self.bar.update(self.inner, description=f"  this frame: {p.stage}", total=p.total, completed=p.done,
-                        info=f"loss {p.loss:.4g}")
+                        info=f"loss {p.loss:.4g}", eta="")
 
 
-def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,
+def _run_video(source: Path, output: Path | None, styles: list[Path] | None, model: Path | None, overwrite: bool,
                preset: str | None, values: dict[str, Any], ray: str | None = None, gpus: float | None = None,
                segment_seconds: float = 10.0) -> None:
     from .fastnet.modelfile import resolve  # a shipped style name → its file
@@ -788,6 +936,20 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
                             f"{'not both' if styles else 'one of them'}.")
     if model is not None and preset is not None:
         raise SettingsError("--preset applies to --style only: drop it with --model.")
+    own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
+    if model is not None and own:
+        names = ", ".join("--" + fields_spec.flag(k) for k in own)
+        raise SettingsError(f"{names} appl{'ies' if len(own) == 1 else 'y'} to --style only (optimisation): "
+                            "drop it with --model.")
+    if styles:
+        opt = settings_from(preset, **own, device=settings.device)
+        check_counts(len(styles), None, opt.style_blend)
+    if output is None:
+        tags = [str(model)] if model is not None else [s.name for s in styles or []]
+        output = default_output(source, tags, ".mp4", overwrite)
+    from .video.loop import VIDEO_FORMATS
+
+    make_output_folder(output, VIDEO_FORMATS)
     out = check_video_output(output, overwrite, inputs=[source, *(styles or []), model])
     info = probe_video(source)  # refuse a bad input before loading any network
     if ray is not None:
@@ -798,8 +960,6 @@ def _run_video(source: Path, output: Path, styles: list[Path] | None, model: Pat
             net = load_model(model, settings.device, settings.backend)
             stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))
         else:
-            own = {k: v for k, v in parse_settings(StylizeSettings, values).items() if k not in _VIDEO_SHARED}
-            opt = settings_from(preset, **own, device=settings.device)
             images = [load_image(p, "style image") for p in styles or []]
             stylizer = OptimizationFrameStylizer(images, opt, settings.frame_iterations, progress=bar.frame)
         result = stylize_video(source, out, stylizer, settings, overwrite, bar)
@@ -833,12 +993,15 @@ def _video_on_cluster(source: Path, out: Path, styles: list[Path] | None, model:
               f"{result.workers}; audio: {result.audio})")
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_video_settings
 def video(
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="The video to paint (anything ffmpeg reads).",
                                            show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result (.mp4, .m4v or .mov).")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write the result (.mp4, .m4v or .mov); a missing folder is created. "
+        "Default: beside INPUT, named after it and the style (clip_starry_night.mp4), never replacing a file.",
+        show_default=False)] = None,
     style: Annotated[list[Path] | None, typer.Option(
         "--style", help="Style image for the optimisation mode; repeat to blend several.", show_default=False)] = None,
     model: Annotated[Path | None, typer.Option(
@@ -864,12 +1027,13 @@ def video(
 # Web UI (gradio is imported only inside brushwork.web.app)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 keeps the UI on this computer.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 7860,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N for every job.")] = "auto",
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps, for every job.")] = "auto",
     concurrency: Annotated[int, typer.Option(
         "--concurrency", help="Jobs running at once; 0 fits it to the machine (1 on a CPU, up to 4 on a GPU).")] = 0,
     queue_size: Annotated[int, typer.Option(

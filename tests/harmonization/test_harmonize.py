@@ -322,5 +322,6 @@ def test_api_is_exported_and_settings_match_the_cli():
     assert brushwork.harmonize is not None and brushwork.HarmonizeSettings is HarmonizeSettings
     result = runner.invoke(app, ["harmonize", "--help"], env={"COLUMNS": "250"})
     for name in harmonize_fields():
-        assert "--" + name.replace("_", "-") in result.output, name
+        flag = name.replace("_", "-")
+        assert f"--{flag}" in result.output or f"--[no-]{flag}" in result.output, name
     assert replace(HarmonizeSettings(), passes=1).passes == 1

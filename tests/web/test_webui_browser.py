@@ -98,7 +98,7 @@ def test_tiny_stylization_shows_the_result(browser_page):
         return img && img.complete && img.naturalWidth > 0 && Math.max(img.naturalWidth, img.naturalHeight);
     }""")
     assert side.json_value() == 64
-    link = page.locator("#stylize-file a[href$='stylized.png']")
+    link = page.locator("#stylize-file a[href$='chelsea_starry_night.png']")
     sync_api.expect(link).to_have_count(1)
     download = page.request.get(link.get_attribute("href"))
     assert download.ok and download.body().startswith(b"\x89PNG")

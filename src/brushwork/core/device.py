@@ -10,20 +10,31 @@ import torch
 from .errors import ResourceError, SettingsError
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; an explicit device must exist."""
+    """``auto`` picks a CUDA GPU, else Apple's MPS, else the CPU; an explicit device must exist
+    (a missing one is a :class:`ResourceError`, exit 5)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise SettingsError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N.") from None
+        raise SettingsError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps.") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise SettingsError(f"device '{name}' is not supported: use auto, cpu, cuda, cuda:N or mps.")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ResourceError("--device cuda was asked for but no CUDA GPU is available: use --device cpu.")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ResourceError(f"there is no GPU {dev.index}: this machine has {torch.cuda.device_count()}.")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise SettingsError(f"device '{name}' is not supported: use auto, cpu or cuda.")
+    if dev.type == "mps" and not _mps_available():
+        raise ResourceError("--device mps was asked for but Apple's MPS is not available here "
+                            "(it needs a Mac with Apple silicon): use --device cpu.")
     return dev
 
 

@@ -12,9 +12,11 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..core.errors import SettingsError
 from ..core.files import check_output, write_atomically
 from .model import TransformerNet
 from .modelfile import METADATA_KEY, FastModel, load_model
@@ -52,9 +54,19 @@ def export_net(net: TransformerNet) -> TransformerNet:
     return net
 
 
+def import_onnx() -> Any:
+    """The ``onnx`` package, or a one-line settings error (exit 4) naming what to install."""
+    try:
+        import onnx
+    except ImportError:
+        raise SettingsError("ONNX models need the onnx package, which is not installed: "
+                            "pip install 'brushwork[onnx]' (or pip install onnx onnxruntime).") from None
+    return onnx
+
+
 def onnx_bytes(model: FastModel) -> bytes:
     """The model as a serialised ONNX graph (with its description in the metadata)."""
-    import onnx
+    onnx = import_onnx()
 
     net = export_net(model.net)
     example = torch.rand(1, 3, 64, 64)

