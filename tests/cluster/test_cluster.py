@@ -196,9 +196,9 @@ def test_video_segments_join_without_a_jump_and_a_rerun_reuses_them(tmp_path):
 
     with pytest.raises(Exception, match="run the same command again"):
         run_video(clip, out, recipe, s, options=ClusterOptions("auto"), progress=stop_after_a_segment,
-                  segment_seconds=1.0, overlap_seconds=0.5)
+                  segment_seconds=1.0, overlap_seconds=1.0)
     assert not out.exists()
-    result = run_video(clip, out, recipe, s, options=ClusterOptions("auto"), segment_seconds=1.0, overlap_seconds=0.5)
+    result = run_video(clip, out, recipe, s, options=ClusterOptions("auto"), segment_seconds=1.0, overlap_seconds=1.0)
     assert result.frames == 36 and result.segments == 3 and result.reused >= 1 and result.joins == [12, 24]
     assert "copied" in result.audio
     assert outputs(tmp_path) == ["in.mp4", "ray.mp4", "single.mp4"]  # the work folder is gone

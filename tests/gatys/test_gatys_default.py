@@ -10,6 +10,7 @@ import torch
 
 from brushwork.core.image import to_tensor
 from brushwork.core.losses import style_grams
+from brushwork.gatys import regions
 from brushwork.gatys.presets import GUOHUA, settings_from
 from brushwork.gatys.settings import NORMALIZED_SCALE
 from brushwork.gatys.stylizer import Stylizer, _initial
@@ -34,7 +35,7 @@ def test_normalised_layers_weigh_each_layer_by_its_target(vgg, content_img, styl
 
 def test_matched_start_has_the_paintings_palette(content_img, style_img):
     c, s = to_tensor(content_img), to_tensor(style_img)
-    start = _initial(settings_from(init="matched"), c, torch.Generator(), [s])
+    start = _initial(settings_from(init="matched"), c, torch.Generator(), regions.recolor(content_img, [style_img], None))
     assert start.shape == c.shape
     for ch in range(3):  # each channel's quartiles move to the painting's
         q_start, q_style, q_photo = (np.quantile(t[0, ch].numpy(), [0.25, 0.5, 0.75]) for t in (start, s, c))

@@ -51,6 +51,7 @@ from torch.utils.data import DataLoader
 
 from ..core.device import memory_guard, resolve_device
 from ..core.errors import BrushworkError, InputError, Interrupted, OutputError, SettingsError, WeightsError
+from ..core.files import check_readable
 from ..core.image import MAX_WORKING_SIDE, fit_size, load_image, resize, to_tensor
 from ..core.losses import ContentLoss, Objective, StyleLoss, TVLoss, style_grams
 from ..core.progress import Progress, ProgressCallback, silent
@@ -318,8 +319,7 @@ class Trainer:
     def run(self, progress: ProgressCallback = silent) -> TrainResult:
         if self.rank == 0:
             self._check_outputs()
-        if not self.style_path.exists():
-            raise BrushworkError(f"style image '{self.style_path}' does not exist: check the path.", exit_code=2)
+        check_readable(self.style_path, "style image")  # before hashing it: a FIFO would block the read
         files = list_photos(self.data_dir)
         self.style_sha256 = file_sha256(self.style_path)
         self.photos_sha256, self.n_photos = photo_list_sha256(files, self.data_dir), len(files)

@@ -76,14 +76,15 @@ def _prepare_styles(
 
 
 def _initial(s: StylizeSettings, content: torch.Tensor, generator: torch.Generator,
-             styles: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+             matched: Image.Image | None = None) -> torch.Tensor:
     if s.init == "content":
         return content.clone()
-    if s.init == "matched" and styles:
-        # The photo with each channel's histogram matched to the (first) painting's: the palette,
-        # which a short run from the photo does not reach (the houses of tubingen + Starry Night
-        # kept their pink and white), is there from the start; the content target stays the photo.
-        return to_tensor(color.match_colors(to_pil(content), to_pil(styles[0]))).to(content)
+    if s.init == "matched" and matched is not None:
+        # The photo in the painting's colours (each region in its own painting's, see
+        # regions.recolor): the palette, which a short run from the photo does not reach (the
+        # houses of tubingen + Starry Night kept their pink and white), is there from the start;
+        # the content target stays the photo.
+        return to_tensor(resize(matched, (content.shape[-1], content.shape[-2]))).to(content)
     if s.init == "noise":
         noise = torch.rand(content.shape, generator=generator).to(content)
         return noise
@@ -219,7 +220,8 @@ class Stylizer:
                 if init is not None:
                     x = F.interpolate(init.to(content), size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
                 else:
-                    x = _initial(s, content, generator, styles)
+                    matched = regions.recolor(content_image, style_images, region_masks) if s.init == "matched" else None
+                    x = _initial(s, content, generator, matched)
                 if s.luminance_only:
                     x = color.luminance(x)
             else:

@@ -499,7 +499,7 @@ def build_app(device: str = "auto", limits: jobs.QueueLimits | None = None, max_
                                               info="A shipped fast style (seconds per second of video on a CPU) or "
                                                    f"any painting by optimisation (slow: painted at up to {opt_side} px "
                                                    f"on this {dev.type}, then brought to the video's size).")
-                        video_style = gr.Dropdown(styles, value=styles[0], label="style",
+                        video_style = gr.Dropdown(styles, value=best, label="style",
                                                   info="A shipped fast style; every frame is painted with it.")
                         video_painting = gr.Image(label="painting", visible=False, **upload)
                         v_form = settings_form(gr, VideoSettings, VideoSettings(), main=("size", "temporal_weight"))

@@ -338,7 +338,9 @@ def video_job(video: str | os.PathLike[str] | None, style: str, settings, workdi
         else:
             net = load_model(style, settings.device, settings.backend)
             stylizer = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(style)))
-        result = stylize_video(info.path, workdir / "painted.mp4", stylizer, settings, False, progress)
+        tag = name_part(str(painting)) if opt else name_part(style)
+        result = stylize_video(info.path, workdir / f"{name_part(str(video))}_{tag}.mp4", stylizer, settings, False,
+                               progress)
         notes = "".join(f"; {n}" for n in result.notes)
         status = (f"done: {result.frames} frames in {result.seconds:.1f} s, {result.fps:.1f} fps "
                   f"(audio: {result.audio}{notes}{note})")
