@@ -728,17 +728,17 @@ def fast(
         # --ray: outputs that exist are skipped
         pairs = _plan_outputs(inputs, output, overwrite or ray is not None, (model,), model)
         start = time.perf_counter()
-        any_painting = Path(model).suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-        if any_painting:
-            from .fastnet.anyinfer import AnyStyleStylizer
+        from .fastnet.anyinfer import AnyStyleStylizer, is_painting
 
+        if is_painting(model):
+            if ray is not None:  # refused before the painting is encoded
+                raise SettingsError("--ray runs trained models and shipped styles; with a painting as MODEL run "
+                                    "without --ray.")
             stylizer = AnyStyleStylizer([Path(model), *(painting or [])], settings, masks=mask)
         elif painting or mask:
             raise SettingsError("--painting and --mask need a painting (an image file) as MODEL.")
         else:  # on --ray too: a bad model is one line before any worker starts
             stylizer = FastStylizer(model, settings)
-        if any_painting and ray is not None:
-            raise SettingsError("--ray runs trained models and shipped styles; with a painting as MODEL run without --ray.")
         where = pairs[0][1] if len(inputs) == 1 and not inputs[0].is_dir() else pairs[0][1].parent
         if ray is not None:
             from .cluster import ImageJob
