@@ -23,14 +23,6 @@ from brushwork.fastnet.modelfile import save_model
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(seed: int = 0) -> AnyStyleModel:
     torch.manual_seed(seed)
     m = AnyStyleModel(width=0.25, blocks=1, code_dim=8, style_size=64)

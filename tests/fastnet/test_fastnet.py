@@ -30,15 +30,6 @@ STYLE = Path(__file__).resolve().parents[2] / "src" / "brushwork" / "assets" / "
 TINY = dict(crop=32, batch_size=2, width=0.25, blocks=1, style_size=64, log_every=1, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors run faster on one thread, and far faster when other jobs share the two cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture()
 def photos(tmp_path: Path, content_img: Image.Image) -> Path:
     """Two tiny photos: the cat and its mirror image in false colours."""

@@ -21,14 +21,6 @@ STYLE = Path(__file__).resolve().parents[2] / "src" / "brushwork" / "assets" / "
 TINY = dict(crop=32, batch_size=2, width=0.25, blocks=1, style_size=64, log_every=1, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _corpus(root: Path, content_img: Image.Image) -> Path:
     """A four-row manifest like the shared corpus's: two train photos, one val photo, one painting."""
     (root / "photos").mkdir(parents=True)
