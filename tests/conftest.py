@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ from brushwork.core.vgg import load_vgg
 
 torch.set_num_threads(2)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exported ONNX graphs go to a folder of this run, never to the user's cache (children inherit it)."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["BRUSHWORK_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_fast_into_the_folder_of_its_originals_is_refused_even_with_overwrite(tm
     album = tmp_path / "album"
     album.mkdir()
     originals = {p.name: p.read_bytes() for p in (_photo(album / "a.png"), _photo(album / "b.jpg", 1))}
-    result = _invoke("fast", "starry_night_lite", str(album), "-o", str(album), "--overwrite", "--device", "cpu")
+    result = _invoke("fast", "starry_night", str(album), "-o", str(album), "--overwrite", "--device", "cpu")
     _one_line(result, 3, "is the input")
     assert {p.name: p.read_bytes() for p in album.iterdir()} == originals
 
@@ -72,7 +72,7 @@ def test_video_onto_its_own_clip_is_refused_even_with_overwrite(tmp_path):
             out.mux(p)
     before = clip.read_bytes()
     result = _invoke("video", str(clip), "-o", str(tmp_path / "." / "clip.mp4"), "--overwrite",
-                     "--model", "starry_night_lite", "--device", "cpu")
+                     "--model", "starry_night", "--device", "cpu")
     _one_line(result, 3, "is the input")
     assert clip.read_bytes() == before and os.listdir(tmp_path) == ["clip.mp4"]
 

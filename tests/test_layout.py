@@ -171,6 +171,21 @@ def test_the_package_and_the_settings_modules_import_without_torch():
     assert brushwork.StylizeSettings().size == 512 and "stylize" in brushwork.__all__
 
 
+def test_the_cli_and_the_onnx_fast_path_import_without_torch():
+    """The CLI (its options, --help, usage errors) and everything `brushwork fast` runs on
+    onnxruntime import no PyTorch (2 s) and no onnx package (1 s); tests/fastnet/test_onnx_cache.py
+    runs the command itself."""
+    import subprocess
+    import sys
+
+    code = ("import sys, brushwork.cli, brushwork.fastnet.infer, brushwork.fastnet.onnxcache, brushwork.core.color, "
+            "brushwork.core.image, brushwork.core.device, brushwork.fastnet.modelfile; "
+            "heavy = sorted(m for m in ('torch', 'onnx', 'skimage', 'cv2', 'gradio', 'av') if m in sys.modules); "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_ray_is_imported_only_with_ray():
     """``import brushwork``, the CLI without ``--ray`` and the cluster package itself load no Ray."""
     import subprocess

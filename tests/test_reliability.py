@@ -44,7 +44,7 @@ from brushwork.core.image import check_upload
 from brushwork.core.losses import Objective
 from brushwork.core.schedule import coarse_to_fine
 from brushwork.fastnet import export as export_mod
-from brushwork.fastnet import modelfile
+from brushwork.fastnet.infer import OnnxBackend
 from brushwork.fastnet.model import TransformerNet
 from brushwork.fastnet.modelfile import ModelInfo, save_model
 from brushwork.web import jobs
@@ -324,7 +324,9 @@ def _fail_write(env: Env, cmd: Command, mp: pytest.MonkeyPatch) -> None:
         raise full
 
     mp.setattr(Image.Image, "save", half_save)
-    mp.setattr(modelfile, "save_file", lambda tensors, tmp, metadata=None: half_file(tmp))
+    import safetensors.torch  # modelfile imports save_file from it when it saves
+
+    mp.setattr(safetensors.torch, "save_file", lambda tensors, tmp, metadata=None: half_file(tmp))
     mp.setattr(export_mod, "write_bytes", lambda tmp, data: half_file(tmp))
     import brushwork.video.io as video
 
@@ -374,6 +376,7 @@ def _oom(error: Callable[[], BaseException]) -> Callable[[Env, Command, pytest.M
 
         mp.setattr(Objective, "forward", boom)
         mp.setattr(TransformerNet, "forward", boom)
+        mp.setattr(OnnxBackend, "__call__", boom)  # `fast` and `video --model` run on onnxruntime
         if cmd.name == "upload":  # while decoding the picture
             import brushwork.core.image as image
 

@@ -74,8 +74,8 @@ ONE = ["--batch-size", "1", "-q"]
 
 def test_fast_folder_is_bit_identical_to_one_machine_and_skips_a_damaged_photo(tmp_path, content_img):
     src = photos(tmp_path / "in", content_img, 7)
-    one = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(tmp_path / "one"), *ONE])
-    many = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(tmp_path / "ray"), "--ray", "local", *ONE])
+    one = runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(tmp_path / "one"), *ONE])
+    many = runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(tmp_path / "ray"), "--ray", "local", *ONE])
     for run in (one, many):  # the damaged photo: one line, exit 2 at the end, every good photo written
         assert run.exit_code == 2, run.output
         assert run.output.count("broken.jpg") == 1 and "skipped" in run.output
@@ -83,7 +83,7 @@ def test_fast_folder_is_bit_identical_to_one_machine_and_skips_a_damaged_photo(t
     for name in outputs(tmp_path / "one"):
         assert np.array_equal(pixels(tmp_path / "one" / name), pixels(tmp_path / "ray" / name)), name
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ray").iterdir()}
-    again = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(tmp_path / "ray"), "--ray", "local", *ONE])
+    again = runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(tmp_path / "ray"), "--ray", "local", *ONE])
     assert again.exit_code == 2 and "wrote 0 image(s)" in again.output and "7 already there" in again.output
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "ray").iterdir()} == before  # complete outputs skipped
 
@@ -154,7 +154,7 @@ def test_the_driver_killed_then_rerun_resumes(tmp_path, content_img):
     address = ray.get_runtime_context().gcs_address  # this module's cluster, on 127.0.0.1
     assert address.startswith("127.0.0.1:")
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    cmd = [sys.executable, "-m", "brushwork.cli", "fast", "starry_night_lite", str(src), "-o", str(out), "--ray", address,
+    cmd = [sys.executable, "-m", "brushwork.cli", "fast", "starry_night", str(src), "-o", str(out), "--ray", address,
            *ONE]
     driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -171,13 +171,13 @@ def test_the_driver_killed_then_rerun_resumes(tmp_path, content_img):
     first = outputs(out)
     assert 2 <= len(first) < n, (len(first), driver.stderr.read().decode() if driver.stderr else "")
     stamps = {name: (out / name).stat().st_mtime_ns for name in first}
-    rerun = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(out), "--ray", "local", *ONE])
+    rerun = runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(out), "--ray", "local", *ONE])
     assert rerun.exit_code == 0, rerun.output
     assert f"wrote {n - len(first)} image(s)" in rerun.output and f"{len(first)} already there" in rerun.output
     assert outputs(out) == [f"p{k:02d}.png" for k in range(n)]
     assert {name: (out / name).stat().st_mtime_ns for name in first} == stamps  # finished ones not redone
     ref = tmp_path / "ref"
-    assert runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(ref), *ONE]).exit_code == 0
+    assert runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(ref), *ONE]).exit_code == 0
     for name in outputs(ref):
         assert np.array_equal(pixels(ref / name), pixels(out / name)), name
 
@@ -186,9 +186,9 @@ def test_video_segments_join_without_a_jump_and_a_rerun_reuses_them(tmp_path):
     clip = make_clip(tmp_path / "in.mp4", frames=36)
     s = VideoSettings(crf=0)
     single = tmp_path / "single.mp4"
-    stylize_video(clip, single, NetworkFrameStylizer(load_model("starry_night_lite"), identity="x"), s)
+    stylize_video(clip, single, NetworkFrameStylizer(load_model("starry_night"), identity="x"), s)
     out = tmp_path / "ray.mp4"
-    recipe = VideoRecipe(model="starry_night_lite")
+    recipe = VideoRecipe(model="starry_night")
 
     def stop_after_a_segment(p):  # the driver dies once a segment is finished
         if p.stage.startswith("segments") and p.done >= 12:
@@ -215,7 +215,7 @@ def test_video_segments_join_without_a_jump_and_a_rerun_reuses_them(tmp_path):
 
 def test_options_and_missing_cluster_are_one_line_errors(tmp_path, content_img):
     src = photos(tmp_path / "in", content_img, 2, damaged=False)
-    bad = runner.invoke(app, ["fast", "starry_night_lite", str(src), "-o", str(tmp_path / "o"), "--ray", "local",
+    bad = runner.invoke(app, ["fast", "starry_night", str(src), "-o", str(tmp_path / "o"), "--ray", "local",
                               "--gpus-per-worker", "1"])
     assert bad.exit_code == 5 and "has none" in bad.output
 

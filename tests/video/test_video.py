@@ -185,19 +185,27 @@ def test_scene_cut_is_never_blended_across(tmp_path):
     assert st.temporal_calls == N - 2  # every frame but the first and the cut
 
 
-def test_interrupted_run_resumes_from_the_last_finished_frame(clip, tmp_path):
+def test_interrupted_run_resumes_from_the_last_finished_frame(clip, tmp_path, monkeypatch):
     # OpenCV's threaded optical flow is not bit-reproducible, and the detail restoration amplifies
     # its tiny differences in this deliberately flickery stand-in; one thread makes the straight
     # run repeatable, so what is compared is the resume itself.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        _resume_matches_a_straight_run(clip, tmp_path)
+        _resume_matches_a_straight_run(clip, tmp_path, monkeypatch)
     finally:
         cv2.setNumThreads(threads)
 
 
-def _resume_matches_a_straight_run(clip, tmp_path):
+def _resume_matches_a_straight_run(clip, tmp_path, monkeypatch):
+    # The frames handed to the encoder are compared, not the decoded files: the same frames
+    # encoded inside a run came out up to ~20 grey levels apart from run to run (seen on
+    # 2026-12-02, with identical frames going in), which says nothing about the resume.
+    import brushwork.video.loop as loop
+
+    written: list[np.ndarray] = []
+    real_write = loop.Writer.write
+    monkeypatch.setattr(loop.Writer, "write", lambda self, rgb, pts: (written.append(rgb.copy()), real_write(self, rgb, pts)))
     out = tmp_path / "out.mp4"
     k = 5
     first = Counting(NetworkFrameStylizer(Flickery()), interrupt_at=k)
@@ -208,13 +216,16 @@ def _resume_matches_a_straight_run(clip, tmp_path):
     assert len(leftovers) == 1 and leftovers[0].startswith(".out.mp4.brushwork-")  # only the cache
     assert len(os.listdir(tmp_path / leftovers[0])) == k
     second = Counting(NetworkFrameStylizer(Flickery()))
+    written.clear()
     result = stylize_video(clip, out, second)
+    resumed = list(written)
     assert result.resumed_from == k and second.calls == N - k and result.frames == N
     assert os.listdir(tmp_path) == ["out.mp4"]  # cache removed after success
     reference = tmp_path / "ref.mp4"
+    written.clear()
     stylize_video(clip, reference, NetworkFrameStylizer(Flickery()))
-    resumed, straight = read_frames(out), read_frames(reference)
-    assert len(resumed) == N
+    straight = list(written)
+    assert len(resumed) == N == len(read_frames(out))
     assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(resumed, straight)) <= 2
 
 

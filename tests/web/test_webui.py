@@ -176,7 +176,7 @@ def _tiny_clip(path, frames=3, size=(48, 32)):
 def test_video_job_paints_with_a_fast_style_or_a_painting_at_a_capped_size(tmp_path, style_file, monkeypatch):
     clip = _tiny_clip(tmp_path / "clip.mp4")
     (tmp_path / "a").mkdir()
-    fast = list(jobs.video_job(clip, "starry_night_lite", VideoSettings(device="cpu"), tmp_path / "a"))
+    fast = list(jobs.video_job(clip, "starry_night", VideoSettings(device="cpu"), tmp_path / "a"))
     assert fast[-1].result.exists() and "3 frames" in fast[-1].status
     monkeypatch.setitem(jobs.VIDEO_OPT_MAX_SIDE, "cpu", 32)  # the clip is 48 px wide: the cap applies
     (tmp_path / "b").mkdir()
@@ -230,7 +230,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
 
     def submit(k: int) -> None:
         try:
-            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
+            result = client.predict(handle_file(str(content_file)), "the_scream", 64, "512", False, 1.0, None, api_name="/fast")
             outcomes[k] = "done" if result[2] else "empty"
         except Exception as exc:  # noqa: BLE001 - the refusal arrives as an exception with a message
             outcomes[k] = f"refused: {exc}"
@@ -246,7 +246,7 @@ def test_twenty_jobs_at_once_finish_or_are_turned_away(server, content_file, mon
     assert done >= 1 and refused, outcomes
     assert all("queue" in o.lower() and "full" in o.lower() for o in refused), refused
     # still answering, and a new job runs
-    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
+    result = client.predict(handle_file(str(content_file)), "the_scream", 64, "512", False, 1.0, None, api_name="/fast")
     assert "the_scream.png" in str(result[2])
 
 
@@ -260,7 +260,7 @@ def test_errors_reach_the_page_as_one_line(server, tmp_path, content_file):
     for upload, size, expected in ((bad, 64, "photo is not an image file brushwork can read"),
                                    (content_file, 8, "size must be between 32 and 16384")):
         with pytest.raises(Exception) as info:
-            client.predict(handle_file(str(upload)), "the_scream", size, "", False, 1.0, None, api_name="/fast")
+            client.predict(handle_file(str(upload)), "the_scream", size, "512", False, 1.0, None, api_name="/fast")
         message = str(info.value)
         assert expected in message and "Traceback" not in message and "\n" not in message.strip()
 
@@ -366,9 +366,9 @@ def test_a_refused_upload_and_a_finished_jobs_files_are_removed(server, tmp_path
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     client = _client(server)
     with pytest.raises(Exception, match="not an image file"):  # noqa: PT011
-        client.predict(handle_file(str(bad)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
+        client.predict(handle_file(str(bad)), "the_scream", 64, "512", False, 1.0, None, api_name="/fast")
     assert uploads("refused-upload.png") == []
-    client.predict(handle_file(str(content_file)), "the_scream", 64, "", False, 1.0, None, api_name="/fast")
+    client.predict(handle_file(str(content_file)), "the_scream", 64, "512", False, 1.0, None, api_name="/fast")
     deadline = time.monotonic() + 10
     while list(tmp_path.glob("job-*")) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -2,26 +2,32 @@
 
 Luminance-only transfer (Gatys et al., "Preserving Color in Neural Artistic Style Transfer",
 2016) stylizes the luminance channel and keeps the content's chroma.  YIQ is used because it is
-linear (cheap, differentiable, exactly invertible) and its Y is the usual Rec.601 luma.
+linear (cheap, differentiable, exactly invertible) and its Y is the usual Rec.601 luma.  The
+functions take tensors, except :func:`combine_luma_chroma_array` (NumPy, for the torch-free fast
+path); PyTorch and scikit-image are imported only when used.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from PIL import Image
-from skimage.exposure import match_histograms
+from typing import TYPE_CHECKING
 
-_RGB_TO_YIQ = torch.tensor(
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
+
+_RGB_TO_YIQ = np.array(
     [[0.299, 0.587, 0.114],
      [0.595716, -0.274453, -0.321263],
-     [0.211456, -0.522591, 0.311135]]
-)
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+     [0.211456, -0.522591, 0.311135]], dtype=np.float32)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ.astype(np.float64)).astype(np.float32)
 
 
-def _apply(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", matrix.to(x), x)
+def _apply(matrix: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return torch.einsum("ij,njhw->nihw", torch.from_numpy(matrix).to(x), x)
 
 
 def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +61,19 @@ def combine_luma_chroma(luma_from: torch.Tensor, chroma_from: torch.Tensor) -> t
     """RGB image with the luminance of ``luma_from`` and the chroma (I, Q) of ``chroma_from``."""
     y = rgb_to_yiq(luma_from)[:, :1]
     iq = rgb_to_yiq(chroma_from)[:, 1:]
+    import torch
+
     return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def combine_luma_chroma_array(luma_from: np.ndarray, chroma_from: np.ndarray) -> np.ndarray:
+    """:func:`combine_luma_chroma` for float32 H×W×3 arrays in [0, 1]: one 3×3 matrix per pixel,
+    since Y of the one and I, Q of the other, mapped back to RGB, is linear in both."""
+    back = _YIQ_TO_RGB
+    keep_y = back[:, :1] @ _RGB_TO_YIQ[:1]   # RGB → its Y → RGB
+    keep_iq = back[:, 1:] @ _RGB_TO_YIQ[1:]  # RGB → its I, Q → RGB
+    out = luma_from @ keep_y.T + chroma_from @ keep_iq.T
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def match_colors(image: Image.Image, palette: Image.Image, region: np.ndarray | None = None) -> Image.Image:
@@ -66,6 +84,8 @@ def match_colors(image: Image.Image, palette: Image.Image, region: np.ndarray | 
     sky takes the whole palette rather than the part a whole-image match would give it; it is
     then applied to every pixel (the caller keeps the region's part).
     """
+    from skimage.exposure import match_histograms
+
     src = np.asarray(image.convert("RGB"))
     ref = np.asarray(palette.convert("RGB"))
     if region is None:
@@ -91,6 +111,7 @@ def to_lab(t: torch.Tensor) -> np.ndarray:
 def from_lab(lab: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     """H×W×3 CIELAB → 1×3×H×W RGB tensor in [0, 1], on ``like``'s device and dtype."""
     import cv2
+    import torch
 
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0, 1)
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(like)

@@ -1,16 +1,25 @@
-"""Choosing the compute device, and turning out-of-memory into advice."""
+"""Choosing the compute device, and turning out-of-memory into advice.
+
+PyTorch is imported inside the functions that need it: the torch-free paths (fast styles on
+onnxruntime) use :func:`memory_guard` and :func:`is_out_of_memory` without paying for its import.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ResourceError, SettingsError
 
+if TYPE_CHECKING:
+    import torch
+
 
 def _mps_available() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -18,6 +27,8 @@ def _mps_available() -> bool:
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks a CUDA GPU, else Apple's MPS, else the CPU; an explicit device must exist
     (a missing one is a :class:`ResourceError`, exit 5)."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -38,12 +49,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
+#: How running out of memory reads in the messages of PyTorch's and onnxruntime's allocators.
+_OOM_WORDS = ("out of memory", "can't allocate memory", "failed to allocate memory", "bad allocation", "bad_alloc")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for every way running out of memory shows up: CUDA, the CPU allocator, NumPy or Python."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+    """True for every way running out of memory shows up: CUDA, the CPU allocator, NumPy, Python or
+    onnxruntime (whose errors are plain ``Exception`` subclasses, told by their module)."""
+    if isinstance(exc, MemoryError):
         return True
+    torch = sys.modules.get("torch")  # an error from torch means torch is loaded; never import it here
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return True
+    from_ort = type(exc).__module__.startswith("onnxruntime")
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+    return (isinstance(exc, RuntimeError) or from_ort) and any(w in text for w in _OOM_WORDS)
 
 
 @contextlib.contextmanager
@@ -51,7 +71,7 @@ def memory_guard(what: str, fix: str = "try a smaller --size") -> Iterator[None]
     """Re-raise out-of-memory errors as a :class:`ResourceError` that says what to make smaller."""
     try:
         yield
-    except (RuntimeError, MemoryError) as exc:
+    except Exception as exc:
         if is_out_of_memory(exc):
             raise ResourceError(f"ran out of memory while {what}: {fix}.") from None
         raise
@@ -60,6 +80,8 @@ def memory_guard(what: str, fix: str = "try a smaller --size") -> Iterator[None]
 def available_memory(device: torch.device) -> int | None:
     """Bytes the job may still allocate on ``device``; None when it cannot be told."""
     if device.type == "cuda":
+        import torch
+
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
     return proc_bytes("/proc/meminfo", "MemAvailable")

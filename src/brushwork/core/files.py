@@ -17,6 +17,8 @@ from .errors import InputError, OutputError
 #: Image formats brushwork writes, by extension.
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                 ".tif": "TIFF", ".tiff": "TIFF"}
+#: Suffixes of the image files brushwork reads from a folder (and takes a MODEL argument for a painting).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 def _not_regular(path: Path) -> str | None:

@@ -28,19 +28,12 @@ from ..core.errors import InputError, SettingsError, WeightsError
 from ..core.files import check_output, write_atomically
 from ..core.image import aspect_differs, load_image
 from .anystyle import AnyStyleModel, CodeCache, LoadedAnyStyle, load_anystyle, mix
-from .data import IMAGE_SUFFIXES
 from .export import OPSET, as_transposed, write_bytes
 from .infer import FastStylizer, OnnxBackend, TorchBackend
-from .modelfile import METADATA_KEY, FastModel, ModelInfo, resolve
+from .modelfile import METADATA_KEY, FastModel, ModelInfo, is_painting, resolve
 from .settings import FastSettings
 
 ENCODER_SUFFIX = ".encoder.onnx"
-
-
-def is_painting(model: object) -> bool:
-    """True when MODEL names an image file (a painting) rather than a model or a shipped style name."""
-    return isinstance(model, Image.Image) or (
-        isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in IMAGE_SUFFIXES)
 
 
 class _Bound(torch.nn.Module):

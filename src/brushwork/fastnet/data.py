@@ -20,9 +20,9 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler
 
 from ..core.errors import InputError
+from ..core.files import IMAGE_SUFFIXES
 from ..core.image import load_image, to_tensor
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 #: Photos in folders up to this many are kept decoded in memory after first use.
 CACHE_LIMIT = 2000
 

@@ -3,25 +3,31 @@
 Any image size works: the picture is reflection-padded to sides divisible by 4 (the network
 halves the resolution twice and doubles it twice) and at least 8 pixels, run, and cropped back,
 so the output has exactly the input's size.  Images of the same size are run in batches.
+
+On a CPU with onnxruntime installed, ``--backend auto`` runs a ``.safetensors`` model on
+onnxruntime from a graph exported once into the user's cache (:mod:`.onnxcache`); that path, from
+file to file, uses NumPy, Pillow and OpenCV only and never imports PyTorch.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import platform
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..core import color
-from ..core.device import memory_guard, resolve_device
+from ..core.device import memory_guard
 from ..core.errors import InputError, Interrupted, SettingsError, WeightsError
-from ..core.image import fit_size, load_image, resize, to_pil, to_tensor, upsample_with_detail
+from ..core.image import fit_size, from_array, load_image, resize, shrink, upsample_with_detail
 from ..core.progress import Progress, ProgressCallback, silent
-from .modelfile import FastModel, ModelInfo, load_model, resolve
+from .modelfile import METADATA_KEY, FastModel, ModelInfo, check_kind, load_model, read_info, resolve
 from .settings import FastSettings
 
 MULTIPLE = 4
@@ -50,10 +56,14 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: FastModel, device: str = "auto") -> None:
+        from ..core.device import resolve_device
+
         self.device = resolve_device(device)
         self.net = model.net.to(self.device).eval()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             return self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
@@ -86,33 +96,37 @@ class OnnxBackend:
             raise WeightsError(f"'{graph if not isinstance(graph, bytes) else 'the model'}' is not a readable ONNX model: "
                                "export one with `brushwork export MODEL --onnx`.") from None
         self.input = self.session.get_inputs()[0].name
+        self.source = graph if not isinstance(graph, bytes) else "the model"
+
+    def metadata(self) -> dict[str, str]:
+        """The graph's ``metadata_props`` (where brushwork keeps the model's description)."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        out = self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        if not np.isfinite(out).all():  # NaN weights paint a black picture without any error
+            raise WeightsError(f"'{self.source}' is damaged: it paints NaN or infinite values; export it again from a "
+                               "good model with `brushwork export MODEL --onnx`.")
+        return out
 
 
-def _onnx_info(path: Path) -> ModelInfo:
-    from .export import import_onnx
-    from .modelfile import METADATA_KEY
+def gpu_likely() -> bool:
+    """Whether this machine probably has a GPU that PyTorch would use (an NVIDIA driver, or Apple
+    silicon), told without importing PyTorch."""
+    return os.path.exists("/proc/driver/nvidia/version") or (sys.platform == "darwin" and platform.machine() == "arm64")
 
-    onnx = import_onnx()
 
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001
-        raise WeightsError(f"'{path}' is not a readable ONNX model: export one with `brushwork export MODEL --onnx`.") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in meta:
-        raise WeightsError(f"'{path}' is an ONNX file but not a brushwork fast-style model: export one with `brushwork export`.")
-    info = ModelInfo.from_json(meta[METADATA_KEY], str(path))
-    from onnx import numpy_helper
-
-    for init in proto.graph.initializer:  # NaN weights paint a black picture without any error
-        arr = numpy_helper.to_array(init)
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise WeightsError(f"'{path}' is damaged: its weight {init.name} holds NaN or infinite values; export it "
-                               "again from a good model with `brushwork export MODEL --onnx`.")
-    return info
+def choose_backend(backend: str, device: str, is_onnx: bool) -> str:
+    """What ``--backend auto`` means: onnxruntime for ONNX files, and for safetensors models when
+    onnxruntime is installed and the work stays on the CPU (it is faster there, and needs no
+    PyTorch); PyTorch for a GPU (``--device cuda``/``mps``, or ``auto`` on a machine with one)."""
+    if backend != "auto":
+        return backend
+    if is_onnx:
+        return "onnx"
+    if device not in ("auto", "cpu") or (device == "auto" and gpu_likely()):
+        return "torch"
+    return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
 
 
 class FastStylizer:
@@ -125,21 +139,36 @@ class FastStylizer:
         self.settings = s = settings or FastSettings()
         path = model.path if isinstance(model, FastModel) else resolve(model)
         is_onnx = path.suffix.lower() == ".onnx"
-        backend = s.backend if s.backend != "auto" else ("onnx" if is_onnx else "torch")
+        backend = choose_backend(s.backend, s.device, is_onnx)
         if is_onnx and backend == "torch":
             raise SettingsError(f"'{path}' is an ONNX model: run it with --backend onnx, or give the .safetensors model.")
+        self.backend: TorchBackend | OnnxBackend
         if is_onnx:
-            self.info = _onnx_info(path)
-            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, s.threads, spin)
-            return
-        fast = model if isinstance(model, FastModel) else load_model(path)
-        self.info = fast.info
-        if backend == "onnx":
-            from .export import onnx_bytes
+            self.backend = OnnxBackend(path, s.threads, spin)
+            meta = self.backend.metadata()
+            if METADATA_KEY not in meta:
+                raise WeightsError(f"'{path}' is an ONNX file but not a brushwork fast-style model: export one with "
+                                   "`brushwork export`.")
+            self.info = ModelInfo.from_json(meta[METADATA_KEY], str(path))
+        elif isinstance(model, FastModel) or backend == "torch":
+            fast = model if isinstance(model, FastModel) else load_model(path)
+            self.info = fast.info
+            if backend == "onnx":
+                from .export import onnx_bytes
 
-            self.backend = OnnxBackend(onnx_bytes(fast), s.threads, spin)
-        else:
-            self.backend = TorchBackend(fast, s.device)
+                self.backend = OnnxBackend(onnx_bytes(fast), s.threads, spin)
+            else:
+                self.backend = TorchBackend(fast, s.device)
+        else:  # a model file on onnxruntime, from the graph cache: no PyTorch in this process
+            from .onnxcache import graph_for
+
+            self.info = read_info(path)
+            check_kind(self.info, path)
+            graph = graph_for(path)
+            try:
+                self.backend = OnnxBackend(graph, s.threads, spin)
+            except WeightsError:  # a damaged cache file: export again
+                self.backend = OnnxBackend(graph_for(path, refresh=True), s.threads, spin)
 
     def _prepare(self, img: Image.Image) -> Image.Image:
         img = img.convert("RGB")
@@ -151,14 +180,10 @@ class FastStylizer:
         """Stylize images that all have the same size."""
         full = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])  # N×H×W×3
         net_size = self.settings.net_size
-        small = net_size is not None and max(images[0].size) > net_size
+        small = bool(net_size) and max(images[0].size) > net_size
         if small:
-            assert net_size is not None
-            import cv2  # only the downsized path needs OpenCV
-
             dims = fit_size(images[0].size, net_size)
-            # area averaging: the right filter for shrinking, and ten times faster than PIL's Lanczos
-            arr = np.stack([cv2.resize(f, dims, interpolation=cv2.INTER_AREA) for f in full])
+            arr = np.stack([shrink(im, dims) for im in images])
         else:
             arr = full
         arr = arr.transpose(0, 3, 1, 2)
@@ -167,15 +192,14 @@ class FastStylizer:
         with memory_guard(f"stylizing {len(images)} image(s) of {w}×{h}"):
             out = self.backend(padded)[:, :, top:top + h, left:left + w]
         results = []
-        for k, im in enumerate(images):
+        for k in range(len(images)):
             if small:
-                up = upsample_with_detail(out[k].transpose(1, 2, 0), arr[k].transpose(1, 2, 0), full[k])
-                t = torch.from_numpy(np.ascontiguousarray(up.transpose(2, 0, 1)))[None]
+                picture = upsample_with_detail(out[k].transpose(1, 2, 0), arr[k].transpose(1, 2, 0), full[k])
             else:
-                t = torch.from_numpy(np.ascontiguousarray(out[k:k + 1]))
+                picture = out[k].transpose(1, 2, 0)
             if self.settings.preserve_colors:
-                t = color.combine_luma_chroma(t, to_tensor(im))
-            results.append(to_pil(t))
+                picture = color.combine_luma_chroma_array(np.ascontiguousarray(picture), full[k])
+            results.append(from_array(picture))
         return results
 
     def __call__(self, image: Image.Image) -> Image.Image:

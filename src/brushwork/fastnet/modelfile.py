@@ -8,6 +8,9 @@ trained (style, data, steps, resolution, settings, time, machine).
 ``FORMAT_VERSION`` changes whenever a file written by this code could not be read correctly by
 older code (new layer names, a different output mapping …).  Readers refuse any other version
 with one line that says what to do, rather than producing a wrong picture.
+
+Reading a model's description (:func:`read_info`) does not import PyTorch: the onnxruntime path
+(:mod:`.onnxcache`) needs only the header; loading the network (:func:`load_model`) does.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from ..core.errors import OutputError, WeightsError
-from ..core.files import check_output, what_is, write_atomically
-from .model import TransformerNet
+from ..core.files import IMAGE_SUFFIXES, check_output, what_is, write_atomically
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import TransformerNet
 
 FORMAT_NAME = "brushwork-fastnet"
 FORMAT_VERSION = 1
@@ -85,6 +90,15 @@ class FastModel:
     path: Path
 
 
+def is_painting(model: object) -> bool:
+    """True when MODEL names an image (a painting for the any-painting network) rather than a model
+    file or a shipped style name: a PIL image, or a path with an image suffix."""
+    from PIL import Image
+
+    return isinstance(model, Image.Image) or (
+        isinstance(model, str | os.PathLike) and Path(model).suffix.lower() in IMAGE_SUFFIXES)
+
+
 def shipped_styles() -> dict[str, Path]:
     """Shipped style name → model file."""
     return {p.name[: -len(SUFFIX)]: p for p in sorted(STYLES_DIR.glob(f"*{SUFFIX}"))}
@@ -103,38 +117,40 @@ def resolve(model: str | os.PathLike[str]) -> Path:
 
 
 def read_info(path: str | os.PathLike[str]) -> ModelInfo:
-    """The description in a model file's header, without loading its weights."""
+    """The description in a model file's header, without loading its weights (nor PyTorch)."""
     p = resolve(path)
-    return _open(p)[0]
+    return _open(p, tensors=False)[0]
 
 
-def _open(p: Path) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
+def _open(p: Path, tensors: bool = True) -> tuple[ModelInfo, dict[str, torch.Tensor]]:
     why = what_is(p)
     if why:
         raise WeightsError(f"model '{p}' {why}: name a .safetensors model file.")
     if not os.access(p, os.R_OK):
         raise WeightsError(f"model '{p}' cannot be read: check its permissions.")
+    weights: dict[str, torch.Tensor] = {}
     try:
-        with safe_open(str(p), framework="pt", device="cpu") as fh:
+        with safe_open(str(p), framework="pt" if tensors else "numpy", device="cpu") as fh:
             meta = fh.metadata() or {}
             if METADATA_KEY not in meta:
                 raise WeightsError(f"'{p}' is a safetensors file but not a brushwork fast-style model: {_HINT}")
             info = ModelInfo.from_json(meta[METADATA_KEY], str(p))
-            tensors = {k: fh.get_tensor(k).float() for k in fh.keys()}  # noqa: SIM118 - safe_open has no items()
+            if tensors:
+                weights = {k: fh.get_tensor(k).float() for k in fh.keys()}  # noqa: SIM118 - safe_open has no items()
     except WeightsError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError, UnicodeDecodeError):
         raise WeightsError(f"'{p}' is not a brushwork fast-style model (not a readable safetensors file): {_HINT}") from None
-    return info, tensors
+    return info, weights
 
 
 def load_model(model: str | os.PathLike[str]) -> FastModel:
     """Open a model file (or a shipped style by name) as a ready-to-run network."""
+    from .model import TransformerNet
+
     p = resolve(model)
     info, tensors = _open(p)
-    if info.extra.get("kind") == "arbitrary":
-        raise WeightsError(f"'{p}' is an any-painting model: give a painting image as MODEL "
-                           f"(`brushwork fast PAINTING.jpg photo.jpg --style-model {p}`).")
+    check_kind(info, p)
     try:
         net = TransformerNet(info.width, info.blocks)
     except ValueError as exc:
@@ -150,8 +166,17 @@ def load_model(model: str | os.PathLike[str]) -> FastModel:
     return FastModel(net=net, info=info, path=p)
 
 
+def check_kind(info: ModelInfo, p: Path) -> None:
+    """Refuse an any-painting model where a one-style model is expected, saying how to use it."""
+    if info.extra.get("kind") == "arbitrary":
+        raise WeightsError(f"'{p}' is an any-painting model: give a painting image as MODEL "
+                           f"(`brushwork fast PAINTING.jpg photo.jpg --style-model {p}`).")
+
+
 def check_finite(tensors: dict[str, torch.Tensor], source: str | os.PathLike[str]) -> None:
     """Refuse weights holding NaN or infinity: they paint a black (or noise) picture without any error."""
+    import torch
+
     bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         raise WeightsError(f"'{source}' is damaged: {len(bad)} of its weight tensors ({bad[0]} …) hold NaN or "
@@ -174,6 +199,9 @@ def check_model_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
 
 def save_model(net: TransformerNet, info: ModelInfo, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Write weights and description atomically (temporary file, then rename)."""
+    import torch
+    from safetensors.torch import save_file
+
     p = check_model_output(path, overwrite)
     # float16 halves the file (a full-width model is 3.4 MB instead of 6.7) and changes outputs by
     # far less than one 8-bit grey level; loading casts back to float32.
