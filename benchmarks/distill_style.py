@@ -1,6 +1,6 @@
 """Make a faster copy of a fast style: train a narrower network to reproduce a wider one's output.
 
-    PYTHONPATH=src python benchmarks/distill_style.py starry_night_large -o starry_night.safetensors \
+    PYTHONPATH=src python benchmarks/distill_style.py TEACHER.safetensors -o starry_night.safetensors \
         [--width 0.5] [--steps 600] [--crop 192] [--batch 4] [--data data/training-photos] [--device cpu]
 
 Training a style from scratch needs many steps (the paper: 40k at batch 4) because the network

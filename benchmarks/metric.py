@@ -101,7 +101,9 @@ class Metric:
 
     def __init__(self, content: Image.Image, style: Image.Image, size: int, device: torch.device,
                  filters: Mapping[str, Image.Resampling] = FILTERS, sizes: Sequence[float] = STYLE_SIZES,
-                 vgg: torch.nn.Module | None = None) -> None:
+                 vgg: torch.nn.Module | None = None, targets: list[dict[str, torch.Tensor]] | None = None) -> None:
+        """``targets``: the painting's Gram matrices from :func:`style_targets` at the same size, when
+        one painting is scored against many photos (they depend on the painting only)."""
         self.vgg = vgg if vgg is not None else load_vgg(device=device)
         self.device = device
         self.shape = fit_size(content.size, size)
@@ -110,7 +112,7 @@ class Metric:
             c = to_tensor(content.convert("RGB").resize(self.shape, resample)).to(device)
             with torch.no_grad():
                 self.c_feats.append(self.vgg(c, [CONTENT_LAYER])[CONTENT_LAYER])
-        self.targets = style_targets(self.vgg, style, size, device, filters, sizes)
+        self.targets = targets if targets is not None else style_targets(self.vgg, style, size, device, filters, sizes)
 
     @torch.no_grad()
     def __call__(self, img: Image.Image) -> Score:

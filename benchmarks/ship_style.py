@@ -2,7 +2,6 @@
 
     python benchmarks/ship_style.py NAME [--runs /work/train-runs/gallery] [--overwrite]
     python benchmarks/ship_style.py starry_night --painting-only      # a kept model: painting + card note only
-    python benchmarks/ship_style.py starry_night_large --painting-only --painting-of starry_night
 
 NAME must be one of ``PAINTINGS`` below (the gallery of benchmarks/train_gallery.sh).  The model
 is copied with its header's ``style_source`` and ``data`` rewritten to say which painting and
@@ -161,8 +160,8 @@ def ship(name: str, runs: Path, overwrite: bool) -> None:
 def bundle_painting(name: str, painting_of: str | None = None) -> None:
     """For a model kept from before the corpus (no retraining): bundle its painting and name it in the card.
 
-    ``painting_of`` is the gallery style whose painting a model shares (``starry_night_large`` →
-    ``starry_night``): then the card points at that style's picture instead of a second copy.
+    ``painting_of`` is the gallery style whose painting a model shares (a distilled copy →
+    its teacher's style): then the card points at that style's picture instead of a second copy.
     """
     key = painting_of or name
     rel, painting, kind, source = PAINTINGS[key]
@@ -186,7 +185,7 @@ def bundle_painting(name: str, painting_of: str | None = None) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("names", nargs="+", choices=sorted([*PAINTINGS, "starry_night_large"]))
+    ap.add_argument("names", nargs="+", choices=sorted(PAINTINGS))
     ap.add_argument("--runs", type=Path, default=Path("/work/train-runs/gallery"))
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--painting-only", action="store_true",

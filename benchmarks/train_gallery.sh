@@ -37,8 +37,8 @@ mkdir -p "$OUT"
 S="$SHARED/data/styles"
 P="$SHARED/data/training/paintings"
 # name|painting file[|extra train options for that style]: order = training order within a pass.
-# starry_night is not retrained here: the shipped one (width 1, 4000 steps on an H100, train_styles.sh gpu)
-# keeps the photo far better than 400 CPU steps at width 0.5 did (its 400-step run is kept in OUT).
+# starry_night is not retrained here: the shipped one (width 0.5, distilled from a width-1 H100 model,
+# see its card) keeps the photo far better than 400 CPU steps at width 0.5 did (that run is kept in OUT).
 # Style weight 3 rather than the default 5 for the new styles: at 400 CPU steps the default still
 # repaints whole objects (starry_night's content loss hardly fell from step 100 to 400); the lower
 # weight lets the layout through sooner.  the_scream's run, started first, keeps the default.
