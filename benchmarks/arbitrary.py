@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fast_speed import timed  # noqa: E402  (benchmarks/fast_speed.py, beside this script)
 from metric import Metric  # noqa: E402
 
 from brushwork.core.image import load_image, resize, resize_longest  # noqa: E402
@@ -46,16 +47,6 @@ from brushwork.fastnet.modelfile import shipped_styles  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "out"
 RUN_MODEL = Path("/work/train-runs/arbitrary/arbitrary.safetensors")
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def wall(cmd: list[str], repeats: int) -> float:

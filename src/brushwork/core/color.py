@@ -22,6 +22,8 @@ _RGB_TO_YIQ = np.array(
      [0.595716, -0.274453, -0.321263],
      [0.211456, -0.522591, 0.311135]], dtype=np.float32)
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ.astype(np.float64)).astype(np.float32)
+_KEEP_Y = _YIQ_TO_RGB[:, :1] @ _RGB_TO_YIQ[:1]  # RGB → its Y → RGB
+_KEEP_IQ = _YIQ_TO_RGB[:, 1:] @ _RGB_TO_YIQ[1:]  # RGB → its I, Q → RGB
 
 
 def _apply(matrix: np.ndarray, x: torch.Tensor) -> torch.Tensor:
@@ -69,10 +71,7 @@ def combine_luma_chroma(luma_from: torch.Tensor, chroma_from: torch.Tensor) -> t
 def combine_luma_chroma_array(luma_from: np.ndarray, chroma_from: np.ndarray) -> np.ndarray:
     """:func:`combine_luma_chroma` for float32 H×W×3 arrays in [0, 1]: one 3×3 matrix per pixel,
     since Y of the one and I, Q of the other, mapped back to RGB, is linear in both."""
-    back = _YIQ_TO_RGB
-    keep_y = back[:, :1] @ _RGB_TO_YIQ[:1]   # RGB → its Y → RGB
-    keep_iq = back[:, 1:] @ _RGB_TO_YIQ[1:]  # RGB → its I, Q → RGB
-    out = luma_from @ keep_y.T + chroma_from @ keep_iq.T
+    out = luma_from @ _KEEP_Y.T + chroma_from @ _KEEP_IQ.T
     return np.clip(out, 0.0, 1.0, out=out)
 
 
