@@ -6,7 +6,7 @@ so the output has exactly the input's size.  Images of the same size are run in 
 
 On a CPU with onnxruntime installed, ``--backend auto`` runs a ``.safetensors`` model on
 onnxruntime from a graph exported once into the user's cache (:mod:`.onnxcache`); that path, from
-file to file, uses NumPy, Pillow and OpenCV only and never imports PyTorch.
+file to file, uses NumPy, Pillow and onnxruntime only: no PyTorch, no OpenCV.
 """
 
 from __future__ import annotations
