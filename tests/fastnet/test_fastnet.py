@@ -63,6 +63,8 @@ def test_padding_makes_sides_divisible_by_four() -> None:
     for n in range(1, 40):
         ph, pw = padding(n, n + 1)
         assert (n + ph) % 4 == 0 and (n + 1 + pw) % 4 == 0 and n + ph >= 8
+        ph, pw = padding(n, n + 1, 8)
+        assert (n + ph) % 8 == 0 and (n + 1 + pw) % 8 == 0 and ph < 8 + 8
 
 
 def test_width_and_blocks_change_the_network() -> None:
@@ -71,6 +73,34 @@ def test_width_and_blocks_change_the_network() -> None:
     assert len(TransformerNet(0.25, 2).res) == 2
     y = TransformerNet(0.25, 1)(torch.rand(1, 3, 16, 20)).detach()
     assert y.shape == (1, 3, 16, 20) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_folded_layout_keeps_the_size_and_runs_nothing_at_full_resolution(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = TransformerNet(0.25, 1, fold=2).eval()
+    assert net.multiple == 8 and net.in_conv.conv.in_channels == 12 and net.out_conv.conv.out_channels == 12
+    seen: list[tuple[int, int]] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape[-2:])))
+             for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    y = net(torch.rand(1, 3, 16, 24)).detach()
+    for h in hooks:
+        h.remove()
+    assert y.shape == (1, 3, 16, 24) and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert max(seen) == (8, 12)  # every convolution at half resolution or less
+    with pytest.raises(ValueError):
+        TransformerNet(0.25, 1, fold=3)
+    # the layout travels in the model file; files without it are the paper's layout
+    path = save_model(net, ModelInfo(width=0.25, blocks=1, style="t", fold=2), tmp_path / "f.safetensors")
+    loaded = load_model(path)
+    assert loaded.info.fold == 2 and loaded.net.fold == 2
+    assert torch.allclose(loaded.net(torch.ones(1, 3, 16, 16)), net(torch.ones(1, 3, 16, 16)), atol=1e-2)
+    assert "fold" not in ModelInfo(width=0.25, blocks=1, style="t").to_json()
+    # sides that are not multiples of 8 are padded and cropped back, on both backends, which agree
+    img = Image.fromarray(np.random.default_rng(3).integers(0, 255, (45, 61, 3), dtype=np.uint8))
+    a = np.asarray(FastStylizer(path, FastSettings(backend="torch"))(img), dtype=np.int16)
+    b = np.asarray(FastStylizer(path, FastSettings(backend="onnx"))(img), dtype=np.int16)
+    assert a.shape == b.shape == (45, 61, 3)
+    assert np.abs(a - b).max() <= 1
 
 
 def test_onnx_matches_torch(model_file: Path) -> None:

@@ -34,17 +34,21 @@ MULTIPLE = 4
 MIN_SIDE = 8
 
 
-def padding(h: int, w: int) -> tuple[int, int]:
-    """Rows and columns to add (split between both sides) so the network accepts an h×w image."""
+def padding(h: int, w: int, multiple: int = MULTIPLE) -> tuple[int, int]:
+    """Rows and columns to add (split between both sides) so a network whose input sides must be
+    divisible by ``multiple`` accepts an h×w image."""
     def need(n: int) -> int:
-        return max(MIN_SIDE, math.ceil(n / MULTIPLE) * MULTIPLE) - n
+        return max(MIN_SIDE, math.ceil(n / multiple) * multiple) - n
 
     return need(h), need(w)
 
 
-def pad(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflection-pad an N×3×H×W array; returns it and the (top, left) offset of the original."""
-    ph, pw = padding(*x.shape[-2:])
+def pad(x: np.ndarray, multiple: int = MULTIPLE) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflection-pad an N×3×H×W array to sides divisible by ``multiple``; returns it and the
+    (top, left) offset of the original."""
+    ph, pw = padding(*x.shape[-2:], multiple)
+    if ph == pw == 0:
+        return x, (0, 0)  # already fits (a video frame of 640×360, say): no copy
     top, left = ph // 2, pw // 2
     mode = "reflect" if min(x.shape[-2:]) > 1 else "edge"
     return np.pad(x, ((0, 0), (0, 0), (top, ph - top), (left, pw - left)), mode=mode), (top, left)
@@ -132,6 +136,9 @@ def choose_backend(backend: str, device: str, is_onnx: bool) -> str:
 class FastStylizer:
     """A loaded model plus a backend; call it on PIL images."""
 
+    multiple: int = MULTIPLE
+    """Input sides the network needs divisible by this (images are padded to it and cropped back)."""
+
     def __init__(self, model: str | os.PathLike[str] | FastModel, settings: FastSettings | None = None,
                  spin: bool = True) -> None:
         """``spin`` False keeps onnxruntime's threads from spinning between runs (see
@@ -169,6 +176,7 @@ class FastStylizer:
                 self.backend = OnnxBackend(graph, s.threads, spin)
             except WeightsError:  # a damaged cache file: export again
                 self.backend = OnnxBackend(graph_for(path, refresh=True), s.threads, spin)
+        self.multiple = MULTIPLE * self.info.fold
 
     def _prepare(self, img: Image.Image) -> Image.Image:
         img = img.convert("RGB")
@@ -187,7 +195,7 @@ class FastStylizer:
         else:
             arr = full
         arr = arr.transpose(0, 3, 1, 2)
-        padded, (top, left) = pad(arr)
+        padded, (top, left) = pad(arr, self.multiple)
         h, w = arr.shape[-2:]
         with memory_guard(f"stylizing {len(images)} image(s) of {w}×{h}"):
             out = self.backend(padded)[:, :, top:top + h, left:left + w]

@@ -47,12 +47,16 @@ class ModelInfo:
     blocks: int
     style: str
     format_version: int = FORMAT_VERSION
+    fold: int = 1
+    """Space-to-depth factor of the layout (1: the paper's; 2: the faster video layout, see ``model``)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Training record: style_source, data, steps, resolution, settings, training_seconds, machine …"""
 
     def to_json(self) -> str:
         doc = {"format": FORMAT_NAME, "format_version": self.format_version, "width": self.width,
                "blocks": self.blocks, "style": self.style, **self.extra}
+        if self.fold != 1:  # written only when set, so files of the paper's layout stay as they were
+            doc["fold"] = self.fold
         return json.dumps(doc, sort_keys=True)
 
     @classmethod
@@ -71,11 +75,12 @@ class ModelInfo:
             )
         try:
             width, blocks, style = float(doc.pop("width")), int(doc.pop("blocks")), str(doc.pop("style"))
+            fold = int(doc.pop("fold", 1))
         except (KeyError, TypeError, ValueError):
             raise WeightsError(f"'{source}' has an incomplete model description: retrain it with `brushwork train`.") from None
         for key in ("format", "format_version"):
             doc.pop(key, None)
-        return cls(width=width, blocks=blocks, style=style, format_version=version, extra=doc)
+        return cls(width=width, blocks=blocks, style=style, format_version=version, fold=fold, extra=doc)
 
 
 _HINT = "train one with `brushwork train`, or name a shipped style (see `brushwork styles`)."
@@ -152,7 +157,7 @@ def load_model(model: str | os.PathLike[str]) -> FastModel:
     info, tensors = _open(p)
     check_kind(info, p)
     try:
-        net = TransformerNet(info.width, info.blocks)
+        net = TransformerNet(info.width, info.blocks, info.fold)
     except ValueError as exc:
         raise WeightsError(f"'{p}' describes an impossible network ({exc}): retrain it.") from None
     try:

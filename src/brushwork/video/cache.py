@@ -28,6 +28,11 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+#: zlib level 1 with Huffman coding only (no string matching): painted frames have few exact
+#: repeats, so this is smaller than level 1's default strategy (491 against 515 KB for a 640×360
+#: frame) and about 40 % faster (21 against 34 ms), which is CPU the network and flow get back.
+_PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -86,7 +91,7 @@ class FrameCache:
 
     def _write(self, index: int, rgb: np.ndarray) -> None:
         tmp = self.folder / f"{index:06d}.part.png"
-        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), _PNG_FAST)
         try:
             if not ok:
                 raise OSError("the frame could not be encoded")

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from .flow import Motion, estimate_motion, warp
 from .io import REMUX_AUDIO, VIDEO_FORMATS, VideoInfo, Writer, probe_video, read_frames
 from .settings import VideoSettings
 from .stylizers import FrameStylizer, TemporalTarget
+from .threads import InOrder, prefetch
 
 _CACHE_VERSION = "2"  # 2: network frames keep their detail (#22); frames cached before differ
 
@@ -103,6 +104,8 @@ def stylize_video(
     result = VideoResult(out, resumed_from=done_before, audio="none")
     tmp = Path(temporary_file(out))
     writer: Writer | None = None
+    encoder: InOrder | None = None
+    frames: Generator[tuple[tuple[np.ndarray, int, np.ndarray], np.ndarray | None], None, None] | None = None
     flow_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brushwork-flow")
     start = time.perf_counter()
     new_start: float | None = None
@@ -111,13 +114,15 @@ def stylize_video(
     try:
         writer = Writer(info, tmp, VIDEO_FORMATS[out.suffix.lower()], s)
         result.codec, result.notes = writer.codec, list(writer.notes)
+        encoder = InOrder(writer.write)  # x264 compresses frame t while frame t+1 is stylized
         prev_in: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         # The motion into frame t+1 depends only on the input, so it is estimated in a second
         # thread while frame t is stylized (OpenCV and the network release the GIL).
-        ahead = _look_ahead(read_frames(info), work_size, (info.width, info.height))
+        # ... and the next frames are decoded (and resized to the working size) in a third.
+        frames = prefetch(_look_ahead(read_frames(info), work_size, (info.width, info.height)))
         motion: concurrent.futures.Future[Motion] | None = None
-        for (rgb, pts, work), following in ahead:
+        for (rgb, pts, work), following in frames:
             total = max(total, index + 1)
             upcoming = None
             if following is not None and s.temporal_weight > 0 and index + 1 >= done_before:
@@ -133,7 +138,7 @@ def stylize_video(
                 cache.save(index, styled)
             motion = upcoming
             frame_out = styled if work_size == (info.width, info.height) else _to_full(styled, work, rgb)
-            writer.write(frame_out, pts)
+            encoder.submit(frame_out, pts)
             prev_in, prev_out = work, styled
             index += 1
             new = index - done_before
@@ -146,6 +151,7 @@ def stylize_video(
         if index == 0:
             raise InputError(f"video '{info.path}' has no frames that could be decoded: re-export it.")
         cache.flush()
+        encoder.drain()
         writer.finish()
         writer = None
         commit_file(tmp, out, overwrite)
@@ -162,6 +168,10 @@ def stylize_video(
         raise OutputError(f"could not write the video '{out}' ({reason}): check free space and permissions{kept}.") from None
     finally:
         flow_pool.shutdown(wait=True, cancel_futures=True)
+        if frames is not None:
+            frames.close()  # stops the decoding thread
+        if encoder is not None:
+            encoder.close()
         if writer is not None:
             writer.abandon()
         if tmp.exists():
@@ -206,10 +216,12 @@ def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, motion: Motion | N
             # bicubic: a bilinear warp is a low-pass filter, and each frame inherits the last one's
             warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward, cv2.INTER_CUBIC)
             np.clip(warped, 0, 1, out=warped)
-            mask = motion.mask[..., None]
-            start = mask * warped + (1 - mask) * (work.astype(np.float32) / 255.0)
-            init = torch.from_numpy(start).permute(2, 0, 1).unsqueeze(0).contiguous()
+            if getattr(stylizer, "uses_init", True):
+                mask = motion.mask[..., None]
+                start = mask * warped + (1 - mask) * (work.astype(np.float32) / 255.0)
+                init = torch.from_numpy(start).permute(2, 0, 1).unsqueeze(0).contiguous()
             weight = torch.from_numpy(motion.mask * np.float32(s.temporal_weight))[None, None]
-            temporal = TemporalTarget(torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).contiguous(), weight)
+            # a 1×3×H×W view of the H×W×3 array (no copy; network mode reads it back as H×W×3)
+            temporal = TemporalTarget(torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0), weight)
     with memory_guard(f"stylizing frame {index + 1}"):
         return to_rgb8(stylizer.stylize(from_rgb8(work), init, temporal))

@@ -53,7 +53,8 @@ class FrameStylizer(Protocol):
     ``init`` (the warped previous result, filled with the frame where nothing could be warped)
     and a :class:`TemporalTarget`, both None on the first frame and after a scene cut.  It returns
     the stylized frame at the same size.  ``identity`` must change whenever the output would
-    (other style, weights or settings): it keys the resume cache.
+    (other style, weights or settings): it keys the resume cache.  A stylizer that never looks at
+    ``init`` may say so with ``uses_init = False``: the loop then passes None and saves the work.
     """
 
     identity: str
@@ -91,6 +92,7 @@ class NetworkFrameStylizer:
         if not keep_detail:
             self.identity += ":plain-blend"
 
+    uses_init = False  # the network starts from the frame itself
     @torch.inference_mode()
     def stylize(self, frame: torch.Tensor, init: torch.Tensor | None, temporal: TemporalTarget | None) -> torch.Tensor:
         with memory_guard("running the style network on a frame"):
@@ -100,14 +102,15 @@ class NetworkFrameStylizer:
                                 "it must keep the frame's size.")
         if temporal is None:
             return fresh
-        w = temporal.weight
-        blend = (fresh + w * temporal.warped) / (1 + w)
-        if not self.keep_detail:
-            return blend
+        # in H×W×3 numpy from here: the detail restoration (OpenCV) works there, and the loop's
+        # warped frame already is (``temporal.warped`` is a view of it)
         hwc = lambda t: t[0].permute(1, 2, 0).numpy()  # noqa: E731
-        where = (w[0, 0] > 0).float().numpy()
-        kept = restore_detail(np.ascontiguousarray(hwc(blend)), np.ascontiguousarray(hwc(fresh)), where)
-        return torch.from_numpy(kept).permute(2, 0, 1).unsqueeze(0)
+        fresh_hwc = np.ascontiguousarray(hwc(fresh))
+        w = temporal.weight[0, 0].numpy()[..., None]
+        blend = (fresh_hwc + w * hwc(temporal.warped)) / (1 + w)
+        if self.keep_detail:
+            blend = restore_detail(blend, fresh_hwc, (w[..., 0] > 0).astype(np.float32))
+        return torch.from_numpy(blend).permute(2, 0, 1).unsqueeze(0)
 
 
 #: Scale of the temporal loss in optimisation mode, per unit of ``temporal_weight``.  The image
@@ -169,7 +172,7 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
     """
     try:
         from ..fastnet import FastSettings, FastStylizer
-        from ..fastnet.infer import pad
+        from ..fastnet.infer import MULTIPLE, pad
     except ImportError:
         raise SettingsError("--model needs brushwork's fast style networks (brushwork.fastnet), which this installation "
                             "does not have: use --style STYLE instead.") from None
@@ -183,12 +186,15 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
         backend = "onnx"  # an exported model runs only there
     from ..fastnet.anyinfer import is_painting, painting_backend
 
-    run_net = painting_backend(file, device, backend) if is_painting(file) else \
-        FastStylizer(file, FastSettings(backend=backend, device=device), spin=False).backend
+    if is_painting(file):
+        run_net, multiple = painting_backend(file, device, backend), MULTIPLE
+    else:
+        fast = FastStylizer(file, FastSettings(backend=backend, device=device), spin=False)
+        run_net, multiple = fast.backend, fast.multiple
 
     def run(frame: torch.Tensor) -> torch.Tensor:
         h, w = frame.shape[-2:]
-        x, (top, left) = pad(frame.detach().cpu().float().numpy())
+        x, (top, left) = pad(frame.detach().cpu().float().numpy(), multiple)
         y = run_net(x)[..., top:top + h, left:left + w]
         return torch.from_numpy(np.ascontiguousarray(y))
 
