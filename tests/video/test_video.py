@@ -384,7 +384,7 @@ def test_a_damaged_cached_frame_is_redone_with_everything_after_it(clip, tmp_pat
     with pytest.raises(Interrupted):
         stylize_video(clip, out, Counting(NetworkFrameStylizer(Flickery()), interrupt_at=5))
     (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
-    frame = cache / "000002.png"
+    frame = cache / "000002.frame"
     frame.write_bytes(frame.read_bytes()[:-40])
     again = Counting(NetworkFrameStylizer(Flickery()))
     result = stylize_video(clip, out, again)
@@ -409,7 +409,7 @@ def test_a_full_disk_while_caching_a_frame_leaves_no_frame_under_its_final_name(
     with pytest.raises(OutputError, match="No space left on device"):
         stylize_video(clip, out, NetworkFrameStylizer(Flickery()))
     (cache,) = tmp_path.glob(".out.mp4.brushwork-*")
-    assert sorted(p.name for p in cache.iterdir()) == ["000000.png", "000001.png"]
+    assert sorted(p.name for p in cache.iterdir()) == ["000000.frame", "000001.frame"]
     assert [p.name for p in tmp_path.iterdir() if ".part" in p.name] == []
     monkeypatch.undo()
     result = stylize_video(clip, out, NetworkFrameStylizer(Flickery()))

@@ -8,9 +8,9 @@ the new frame's strokes are not where the previous frame's were, averaging the t
 of both.  Measured on a 640×360 pan, the variance of the Laplacian fell from ~2,900 on frame 0 to
 600–1,000 on the later frames.
 
-:func:`restore_detail` undoes both after the blend, band by band: it splits the blend and the
-network's fresh output into fine bands (differences of Gaussians) and, in each band, scales the
-blend's detail up to the fresh output's local energy (never down, at most ``max_gain``×).  The
+:func:`restore_detail` undoes both after the blend, band by band: it splits the luminance of the
+blend and of the network's fresh output into fine bands (differences of Gaussians) and, in each
+band, scales the blend's detail up to the fresh output's local energy (never down, at most ``max_gain``×).  The
 blend's low frequencies, and so its steadiness, stay as they are; the detail that was carried
 along the flow keeps its place, only at the contrast the network would have drawn it.  Because
 the gain follows the *fresh* output's energy, it cannot drift upward over a long clip either: a
@@ -62,8 +62,13 @@ def _energy(band: np.ndarray) -> np.ndarray:
 def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | None = None,
                    sigmas: tuple[float, ...] = BAND_SIGMAS, max_gain: float = MAX_GAIN) -> np.ndarray:
     """``blend`` (H×W×3 float32 in [0, 1]) with each fine band's local energy brought back up to
-    ``fresh``'s (the network's output for the same frame), measured on the luminance, then the
-    finest band scaled by one factor per frame so that the variance of the Laplacian matches too.
+    ``fresh``'s (the network's output for the same frame), then the finest band scaled by one
+    factor per frame so that the variance of the Laplacian matches too.
+
+    Everything is measured and restored on the luminance, and the restored luminance detail is
+    added to all three channels alike: the eye (and the sharpness measure) reads detail from the
+    luminance, and working on one channel instead of three makes this about 4× cheaper, which
+    matters at 10 frames/s on two cores.  The colours' own fine detail stays as blended.
 
     ``where`` (H×W, 0–1) limits the change to the pixels that were blended (elsewhere ``blend`` is
     ``fresh`` already).  Returns a new array clipped to [0, 1].
@@ -71,35 +76,35 @@ def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | Non
     yb, yf = luminance(blend), luminance(fresh)
     bands_b, _ = _bands(yb, sigmas)
     bands_f, _ = _bands(yf, sigmas)
-    colour_bands, rest = _bands(blend, sigmas)
-    out = rest
     eps = np.float32(1e-6)
+    added = np.zeros_like(yb)
     finest = None
-    for cb, bb, bf in zip(colour_bands, bands_b, bands_f, strict=True):
+    for bb, bf in zip(bands_b, bands_f, strict=True):
         gain = np.sqrt((_energy(bf) + eps) / (_energy(bb) + eps))
         np.clip(gain, 1.0, max_gain, out=gain)
+        gain -= 1
         if where is not None:
-            gain = 1 + (gain - 1) * where
-        band = cb * gain[..., None]
-        finest = band if finest is None else finest
-        out = out + band
-    if where is not None:
-        finest = finest * where[..., None]
+            gain *= where
+        added += gain * bb
+        if finest is None:
+            finest = bb * where if where is not None else bb
+    assert finest is not None
+    out = blend + added[..., None]
     _calibrate(out, finest, float(cv2.Laplacian(yf, cv2.CV_32F).var()), max_gain)
     return out
 
 
 def _calibrate(out: np.ndarray, fine: np.ndarray, want: float, max_gain: float) -> None:
-    """Add ``a``·``fine`` to ``out`` (in place, then clip to [0, 1]) with the one ``a`` ∈
-    [0, max_gain − 1] that gives ``out``'s luminance the variance of the Laplacian ``want`` (the
-    network output's).
+    """Add ``a``·``fine`` (H×W luminance detail, to every channel) to ``out`` (in place, then
+    clip to [0, 1]) with the one ``a`` ∈ [0, max_gain − 1] that gives ``out``'s luminance the
+    variance of the Laplacian ``want`` (the network output's).
 
     The local gains restore each band's energy, but the finest detail of a network's strokes is
     heavy-tailed (sharp edges), and an average of two frames' strokes is not: one factor per
     frame, the same everywhere, makes up the rest without moving any detail.  Clipping takes
     some of it back, so it is solved again on the clipped result, a few times at most.
     """
-    lap_fine = cv2.Laplacian(luminance(fine), cv2.CV_32F)
+    lap_fine = cv2.Laplacian(fine, cv2.CV_32F)
     vf = float(lap_fine.var())
     total = 0.0
     for _ in range(CALIBRATION_ROUNDS):
@@ -113,7 +118,7 @@ def _calibrate(out: np.ndarray, fine: np.ndarray, want: float, max_gain: float) 
         a = min(max(a, 0.0), max_gain - 1 - total)
         if a <= 1e-3:
             return
-        out += np.float32(a) * fine
+        out += (np.float32(a) * fine)[..., None]
         total += a
     np.clip(out, 0, 1, out=out)
 

@@ -39,7 +39,7 @@ from .settings import VideoSettings
 from .stylizers import FrameStylizer, TemporalTarget
 from .threads import InOrder, prefetch
 
-_CACHE_VERSION = "2"  # 2: network frames keep their detail (#22); frames cached before differ
+_CACHE_VERSION = "3"  # 2: network frames keep their detail (#22); 3: raw frame files instead of PNG
 
 
 
@@ -214,7 +214,7 @@ def _stylize_frame(stylizer: FrameStylizer, work: np.ndarray, motion: Motion | N
             cuts.append(index)
         else:
             # bicubic: a bilinear warp is a low-pass filter, and each frame inherits the last one's
-            warped = warp(prev_out.astype(np.float32) / 255.0, motion.backward, cv2.INTER_CUBIC)
+            warped = warp(prev_out.astype(np.float32) * np.float32(1 / 255), motion.backward, cv2.INTER_CUBIC)
             np.clip(warped, 0, 1, out=warped)
             if getattr(stylizer, "uses_init", True):
                 mask = motion.mask[..., None]

@@ -36,7 +36,8 @@ class VideoSettings(Settings):
     crf: int = setting(18, "H.264 quality: 0 lossless … 51 worst; 18 is visually lossless.", minimum=0, maximum=51)
     x264_preset: str = setting("veryfast", "H.264 encoder speed: ultrafast … veryslow (slower: smaller file, same "
                                            "quality).", choices=X264_PRESETS)
-    cache: bool = setting(True, "Keep finished frames (as PNG next to the output) so an interrupted run can continue.")
+    cache: bool = setting(True, "Keep finished frames (in a hidden folder next to the output) so an interrupted run can "
+                                "continue.")
     device: str = device_setting()
     backend: str = setting("auto", "--model only: torch, onnx (onnxruntime) or auto (onnx on the CPU when onnxruntime "
                                    "is installed, as it is faster there; torch on a GPU).",

@@ -107,7 +107,9 @@ class NetworkFrameStylizer:
         hwc = lambda t: t[0].permute(1, 2, 0).numpy()  # noqa: E731
         fresh_hwc = np.ascontiguousarray(hwc(fresh))
         w = temporal.weight[0, 0].numpy()[..., None]
-        blend = (fresh_hwc + w * hwc(temporal.warped)) / (1 + w)
+        blend = w * hwc(temporal.warped)
+        blend += fresh_hwc
+        blend /= 1 + w
         if self.keep_detail:
             blend = restore_detail(blend, fresh_hwc, (w[..., 0] > 0).astype(np.float32))
         return torch.from_numpy(blend).permute(2, 0, 1).unsqueeze(0)
