@@ -989,6 +989,16 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
     cuts = f", {len(result.cuts)} scene cut(s)" if result.cuts else ""
     err.print(f"wrote {out} ({result.frames} frames of {info.width}×{info.height} at {float(info.rate):.3g} fps, "
               f"{result.seconds:.1f} s, {result.fps:.2f} frames/s stylized{cuts}; audio: {result.audio})")
+    if model is not None and not str(model).endswith(VIDEO_VARIANT):
+        from .fastnet.modelfile import shipped_styles
+
+        if f"{model}{VIDEO_VARIANT}" in shipped_styles():
+            err.print(f"tip: --model {model}{VIDEO_VARIANT} is the same style as a lighter network made for video "
+                      "(several times faster at the video's own size, a little less fine detail).")
+
+
+#: Suffix of a shipped style's lighter network for video (the folded layout of ``fastnet.model``).
+VIDEO_VARIANT = "_video"
 
 
 def _video_on_cluster(source: Path, out: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,

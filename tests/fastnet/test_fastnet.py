@@ -95,6 +95,11 @@ def test_folded_layout_keeps_the_size_and_runs_nothing_at_full_resolution(tmp_pa
     assert loaded.info.fold == 2 and loaded.net.fold == 2
     assert torch.allclose(loaded.net(torch.ones(1, 3, 16, 16)), net(torch.ones(1, 3, 16, 16)), atol=1e-2)
     assert "fold" not in ModelInfo(width=0.25, blocks=1, style="t").to_json()
+    from brushwork.fastnet.export import export_net, unfold_as_conv
+
+    x = torch.rand(2, 3, 16, 24)
+    assert torch.equal(unfold_as_conv(2)(x), torch.nn.functional.pixel_unshuffle(x, 2))
+    assert torch.allclose(export_net(net)(x), net(x), atol=1e-6)
     # sides that are not multiples of 8 are padded and cropped back, on both backends, which agree
     img = Image.fromarray(np.random.default_rng(3).integers(0, 255, (45, 61, 3), dtype=np.uint8))
     a = np.asarray(FastStylizer(path, FastSettings(backend="torch"))(img), dtype=np.int16)

@@ -298,6 +298,18 @@ def test_cli_model_mode_with_a_shipped_style(clip, tmp_path):
     assert len(read_frames(out)) == N
 
 
+def test_cli_points_to_the_lighter_video_network_of_a_style(clip, tmp_path):
+    from brushwork.fastnet.modelfile import load_model
+
+    assert load_model("starry_night_video").info.fold == 2  # the folded layout, made for video
+    told = _invoke(["video", str(clip), "-o", str(tmp_path / "a.mp4"), "--model", "starry_night", "--no-cache"])
+    assert told.exit_code == 0, told.output
+    assert "--model starry_night_video" in told.output
+    used = _invoke(["video", str(clip), "-o", str(tmp_path / "b.mp4"), "--model", "starry_night_video"])
+    assert used.exit_code == 0, used.output
+    assert "tip:" not in used.output and len(read_frames(tmp_path / "b.mp4")) == N
+
+
 def test_cli_style_mode_end_to_end(tmp_path, style_file):
     src = make_clip(tmp_path / "in.mp4", frames=3)
     out = tmp_path / "out.mp4"

@@ -93,6 +93,9 @@ class TransformerNet(nn.Module):
         if not 0 <= blocks <= 32:
             raise ValueError(f"blocks must be in [0, 32], not {blocks}")
         self.width, self.blocks, self.fold = width, blocks, fold
+        # no weights: the state dict is the same as without them
+        self.unfold = nn.PixelUnshuffle(fold) if fold > 1 else nn.Identity()
+        self.refold = nn.PixelShuffle(fold) if fold > 1 else nn.Identity()
         c1, c2, c3 = channels(width)
         rgb, edge = 3 * fold * fold, 9 if fold == 1 else 3
         self.in_conv = ConvNormAct(rgb, c1, edge)
@@ -109,13 +112,9 @@ class TransformerNet(nn.Module):
         return 4 * self.fold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fold > 1:
-            x = F.pixel_unshuffle(x, self.fold)
-        h = self.down2(self.down1(self.in_conv(x)))
+        h = self.down2(self.down1(self.in_conv(self.unfold(x))))
         y = self.out_conv(self.up2(self.up1(self.res(h))))
-        if self.fold > 1:
-            y = F.pixel_shuffle(y, self.fold)
-        return torch.sigmoid(y)
+        return torch.sigmoid(self.refold(y))
 
     def extra_repr(self) -> str:
         return f"width={self.width:g}, blocks={self.blocks}" + (f", fold={self.fold}" if self.fold > 1 else "")

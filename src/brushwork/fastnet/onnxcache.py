@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 #: Bump whenever :func:`brushwork.fastnet.export.onnx_bytes` would write a different graph.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the folded layout unfolds with a convolution
 ENV_VAR = "BRUSHWORK_CACHE_DIR"
 
 
