@@ -858,13 +858,13 @@ def test_sigterm_during_a_video_keeps_the_frames_and_no_temporary_file(tmp_path,
     args.remove("--model")
     args.remove(_f(env, "model"))
     proc = _child(args)
-    stderr = _stop(proc, signal.SIGTERM, lambda: any(env.out.glob(".out.mp4.brushwork-*/000000.png")))
+    stderr = _stop(proc, signal.SIGTERM, lambda: any(env.out.glob(".out.mp4.brushwork-*/000000.frame")))
     assert proc.returncode == 143, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0], stderr
     names = [p.name for p in env.out.rglob("*")]
     assert not [n for n in names if ".part" in n], names
-    assert "000000.png" in names and not (env.out / "out.mp4").exists()
+    assert "000000.frame" in names and not (env.out / "out.mp4").exists()
 
 
 # ---------------------------------------------------------------------------------------------
