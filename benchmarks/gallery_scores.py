@@ -53,6 +53,9 @@ def painting_of(name: str) -> Path:
     shared = STYLES_DIR / Path(source).name
     if shared.is_file():
         return shared
+    teacher = str(read_info(name).extra.get("distilled_from", "")).split(" ")[0]  # "starry_night.safetensors (…)"
+    if teacher and (STYLES_DIR / Path(teacher).with_suffix(".jpg").name).is_file():
+        return STYLES_DIR / Path(teacher).with_suffix(".jpg").name
     raise SystemExit(f"no bundled painting for {name}")
 
 
