@@ -467,6 +467,9 @@ def main() -> None:
     if args.stages:
         sizes = [tuple(int(v) for v in wh.split("x")) for wh in args.stage_sizes.split(",")]
         report["stages"] = stage_costs(args.stages, sizes, args.out, args.stage_frames, args.device)
+    name = "report_opt.json" if args.opt_only else "report.json"  # first: a missing matplotlib loses nothing
+    (args.out / name).write_text(json.dumps(report, indent=1, default=str))
+    print(f"report: {args.out / name}")
     if args.plot and report.get("sections"):
         plot(report["sections"], args.plot)
         print(f"plot: {args.plot}")
@@ -475,9 +478,6 @@ def main() -> None:
         w, h = (int(v) for v in sec["size"].split("×"))
         crops(args.out, sec["label"], sec["frames"] - 1, (w // 2 - 100, h // 2 - 75, 200, 150), args.crops)
         print(f"crops: {args.crops}")
-    name = "report_opt.json" if args.opt_only else "report.json"
-    (args.out / name).write_text(json.dumps(report, indent=1, default=str))
-    print(f"report: {args.out / name}")
 
 
 def model_speeds(clip: Path, out: Path, models: list[str], sizes: list[int], device: str) -> list[dict]:
