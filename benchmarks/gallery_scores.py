@@ -54,8 +54,9 @@ def painting_of(name: str) -> Path:
     if shared.is_file():
         return shared
     teacher = str(read_info(name).extra.get("distilled_from", "")).split(" ")[0]  # "starry_night.safetensors (…)"
-    if teacher and (STYLES_DIR / Path(teacher).with_suffix(".jpg").name).is_file():
-        return STYLES_DIR / Path(teacher).with_suffix(".jpg").name
+    painting = STYLES_DIR / Path(teacher).with_suffix(".jpg").name if teacher else None
+    if painting is not None and painting.is_file():
+        return painting
     raise SystemExit(f"no bundled painting for {name}")
 
 

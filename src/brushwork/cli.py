@@ -936,6 +936,10 @@ class VideoProgressBar(ProgressBar):
                         info=f"loss {p.loss:.4g}", eta="")
 
 
+#: Suffix of a shipped style's lighter network for video (the folded layout of ``fastnet.model``).
+VIDEO_VARIANT = "_video"
+
+
 def _run_video(source: Path, output: Path | None, styles: list[Path] | None, model: Path | None, overwrite: bool,
                preset: str | None, values: dict[str, Any], ray: str | None = None, gpus: float | None = None,
                segment_seconds: float = 10.0) -> None:
@@ -996,9 +1000,6 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
             err.print(f"tip: --model {model}{VIDEO_VARIANT} is the same style as a lighter network made for video "
                       "(several times faster at the video's own size, a little less fine detail).")
 
-
-#: Suffix of a shipped style's lighter network for video (the folded layout of ``fastnet.model``).
-VIDEO_VARIANT = "_video"
 
 
 def _video_on_cluster(source: Path, out: Path, styles: list[Path] | None, model: Path | None, overwrite: bool,

@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,28 +45,40 @@ def _frame_bytes(rgb: np.ndarray) -> bytes:
     return _MAGIC + struct.pack("<II", h, w) + np.ascontiguousarray(rgb, dtype=np.uint8).tobytes() + _END
 
 
-def _read_frame(path: Path, check_only: bool = False) -> np.ndarray | bool | None:
-    """The frame in ``path`` (H×W×3 uint8), or None when it is not a complete frame file; with
-    ``check_only``, just whether it is (reads the header and the last bytes only)."""
+def _frame_shape(fh: BinaryIO) -> tuple[int, int] | None:
+    """(height, width) of the frame file open in ``fh`` when it is complete (header, size and end
+    marker agree), else None; reads only the header and the last bytes."""
+    head = fh.read(_HEADER)
+    if len(head) != _HEADER or head[:8] != _MAGIC:
+        return None
+    h, w = struct.unpack("<II", head[8:])
+    size = _HEADER + h * w * 3 + len(_END)
+    if os.fstat(fh.fileno()).st_size != size:
+        return None
+    fh.seek(size - len(_END))
+    return (h, w) if fh.read() == _END else None
+
+
+def _complete(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(_HEADER)
-            if len(head) != _HEADER or head[:8] != _MAGIC:
+            return _frame_shape(fh) is not None
+    except OSError:
+        return False
+
+
+def _read_frame(path: Path) -> np.ndarray | None:
+    """The frame in ``path`` (H×W×3 uint8), or None when it is not a complete frame file."""
+    try:
+        with open(path, "rb") as fh:
+            shape = _frame_shape(fh)
+            if shape is None:
                 return None
-            h, w = struct.unpack("<II", head[8:])
-            size = _HEADER + h * w * 3 + len(_END)
-            if os.fstat(fh.fileno()).st_size != size:
-                return None
-            fh.seek(size - len(_END))
-            if fh.read() != _END:
-                return None
-            if check_only:
-                return True
             fh.seek(_HEADER)
-            data = fh.read(h * w * 3)
+            data = fh.read(shape[0] * shape[1] * 3)
     except OSError:
         return None
-    return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3).copy() if len(data) == h * w * 3 else None
+    return np.frombuffer(data, dtype=np.uint8).reshape(*shape, 3).copy() if len(data) == shape[0] * shape[1] * 3 else None
 
 
 class FrameCache:
@@ -95,7 +108,7 @@ class FrameCache:
         if not self.enabled or not self.folder.is_dir():
             return 0
         n = 0
-        while _read_frame(self._path(n), check_only=True):
+        while _complete(self._path(n)):
             n += 1
         while n > 0 and self.load(n - 1) is None:  # a frame that did not survive is redone
             n -= 1
@@ -105,12 +118,10 @@ class FrameCache:
         return n
 
     def load(self, index: int) -> np.ndarray | None:
-        frame = _read_frame(self._path(index))
-        return frame if isinstance(frame, np.ndarray) else None
+        return _read_frame(self._path(index))
 
-    def _write(self, index: int, rgb: np.ndarray) -> None:
+    def _write(self, index: int, data: bytes) -> None:
         tmp = self.folder / f"{index:06d}.part{SUFFIX}"
-        data = _frame_bytes(rgb)
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -133,7 +144,7 @@ class FrameCache:
                                   "check permissions, or pass --no-cache.") from None
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brushwork-cache")
         self._pending = [f for f in self._pending if not f.done() or f.result() is not None]
-        self._pending.append(self._pool.submit(self._write, index, rgb.copy()))
+        self._pending.append(self._pool.submit(self._write, index, _frame_bytes(rgb)))  # bytes: the frame's own copy
 
     def flush(self) -> None:
         """Wait for queued frames to reach the disk (raises the first write error)."""

@@ -59,6 +59,18 @@ def _energy(band: np.ndarray) -> np.ndarray:
     return cv2.blur(band * band, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
+def _gain(band_blend: np.ndarray, band_fresh: np.ndarray, where: np.ndarray | None, max_gain: float) -> np.ndarray:
+    """How much of a band to add to the blend (gain − 1, from 0 to max_gain − 1) so its local
+    energy comes up to the fresh output's; 0 outside ``where``."""
+    eps = np.float32(1e-6)
+    gain = np.sqrt((_energy(band_fresh) + eps) / (_energy(band_blend) + eps))
+    np.clip(gain, 1.0, max_gain, out=gain)
+    gain -= 1
+    if where is not None:
+        gain *= where
+    return gain
+
+
 def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | None = None,
                    sigmas: tuple[float, ...] = BAND_SIGMAS, max_gain: float = MAX_GAIN) -> np.ndarray:
     """``blend`` (H×W×3 float32 in [0, 1]) with each fine band's local energy brought back up to
@@ -81,23 +93,10 @@ def restore_detail(blend: np.ndarray, fresh: np.ndarray, where: np.ndarray | Non
     bands_f, _ = _bands(yf, sigmas)
     # the finest band in colour (its luminance is bands_b[0]): one 3-channel blur at the smallest σ
     fine_colour = blend - _blur(blend, sigmas[0])
-    eps = np.float32(1e-6)
-    added = np.zeros_like(yb)
-    out = blend.copy()
-    finest = fine_colour
-    for k, (bb, bf) in enumerate(zip(bands_b, bands_f, strict=True)):
-        gain = np.sqrt((_energy(bf) + eps) / (_energy(bb) + eps))
-        np.clip(gain, 1.0, max_gain, out=gain)
-        gain -= 1
-        if where is not None:
-            gain *= where
-        if k == 0:
-            out += gain[..., None] * fine_colour
-            if where is not None:
-                finest = fine_colour * where[..., None]
-        else:
-            added += gain * bb
-    out += added[..., None]
+    out = blend + _gain(bands_b[0], bands_f[0], where, max_gain)[..., None] * fine_colour
+    for bb, bf in zip(bands_b[1:], bands_f[1:], strict=True):
+        out += (_gain(bb, bf, where, max_gain) * bb)[..., None]
+    finest = fine_colour if where is None else fine_colour * where[..., None]
     _calibrate(out, finest, float(cv2.Laplacian(yf, cv2.CV_32F).var()), max_gain)
     return out
 

@@ -80,6 +80,8 @@ class NetworkFrameStylizer:
     (:func:`.detail.restore_detail`): a plain blend loses sharpness to every warp it inherits.
     """
 
+    uses_init = False  # the network starts from the frame itself
+
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], device: str = "auto", identity: str | None = None,
                  keep_detail: bool = True) -> None:
         self.net = net
@@ -92,7 +94,6 @@ class NetworkFrameStylizer:
         if not keep_detail:
             self.identity += ":plain-blend"
 
-    uses_init = False  # the network starts from the frame itself
     @torch.inference_mode()
     def stylize(self, frame: torch.Tensor, init: torch.Tensor | None, temporal: TemporalTarget | None) -> torch.Tensor:
         with memory_guard("running the style network on a frame"):
