@@ -183,7 +183,9 @@ def test_the_driver_killed_then_rerun_resumes(tmp_path, content_img):
 
 
 def test_video_segments_join_without_a_jump_and_a_rerun_reuses_them(tmp_path):
-    clip = make_clip(tmp_path / "in.mp4", frames=36)
+    # 1 s segments of 12 frames with the default 24-frame warm-up: the last segment starts its
+    # warm-up at frame 12, so the join at 36 is one where the two runs' histories differ
+    clip = make_clip(tmp_path / "in.mp4", frames=48)
     s = VideoSettings(crf=0)
     single = tmp_path / "single.mp4"
     stylize_video(clip, single, NetworkFrameStylizer(load_model("starry_night"), identity="x"), s)
@@ -196,14 +198,14 @@ def test_video_segments_join_without_a_jump_and_a_rerun_reuses_them(tmp_path):
 
     with pytest.raises(Exception, match="run the same command again"):
         run_video(clip, out, recipe, s, options=ClusterOptions("auto"), progress=stop_after_a_segment,
-                  segment_seconds=1.0, overlap_seconds=1.0)
+                  segment_seconds=1.0)
     assert not out.exists()
-    result = run_video(clip, out, recipe, s, options=ClusterOptions("auto"), segment_seconds=1.0, overlap_seconds=1.0)
-    assert result.frames == 36 and result.segments == 3 and result.reused >= 1 and result.joins == [12, 24]
+    result = run_video(clip, out, recipe, s, options=ClusterOptions("auto"), segment_seconds=1.0)
+    assert result.frames == 48 and result.segments == 4 and result.reused >= 1 and result.joins == [12, 24, 36]
     assert "copied" in result.audio
     assert outputs(tmp_path) == ["in.mp4", "ray.mp4", "single.mp4"]  # the work folder is gone
     inputs, a, b = read_frames(clip), read_frames(single), read_frames(out)
-    assert len(b) == 36
+    assert len(b) == 48
     for j in result.joins:  # warping error across each join: as low as the single run's at the same frames
         across_one = warping_error(inputs[j - 1:j + 1], a[j - 1:j + 1])
         across_ray = warping_error(inputs[j - 1:j + 1], b[j - 1:j + 1])
