@@ -982,7 +982,7 @@ def _run_video(source: Path, output: Path | None, styles: list[Path] | None, mod
         return
     with VideoProgressBar() as bar:
         if model is not None:
-            net = load_model(model, settings.device, settings.backend)
+            net = load_model(model, settings.device, settings.backend, settings.precision)
             stylizer: Any = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(model)))
         else:
             images = [load_image(p, "style image") for p in styles or []]

@@ -141,3 +141,17 @@ def test_bad_weights_files_are_refused(tmp_path, content):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(WeightsError, match="does not exist"):
         load_vgg(tmp_path / "nope.pth")
+
+
+def test_features_in_bfloat16_come_back_in_float32_close_to_full_precision(vgg):
+    from brushwork.core.vgg import InPrecision
+
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    full = vgg(x, ["relu2_1", "relu4_2"])
+    half = InPrecision(vgg, torch.bfloat16)(x, ["relu2_1", "relu4_2"])
+    for name, f in full.items():
+        assert half[name].dtype == torch.float32
+        rel = float((half[name] - f).norm() / f.norm())
+        assert 0 < rel < 0.05, (name, rel)  # computed in bfloat16 (not identical), yet the same features
+    (g,) = torch.autograd.grad(half["relu4_2"].square().mean(), x)
+    assert g.dtype == torch.float32 and float(g.abs().sum()) > 0

@@ -121,7 +121,7 @@ def test_onnx_parity(any_model: Path, paintings: list[Path], photo: Path) -> Non
     got = sty.run(None, {"image": x.numpy(), "code": code.numpy()})[0]
     assert np.abs(got - want).max() < 1e-4
     img = Image.open(photo).convert("RGB")
-    t = np.asarray(fast_stylize(paintings[0], img, style_model=str(any_model)), dtype=int)
+    t = np.asarray(fast_stylize(paintings[0], img, style_model=str(any_model), precision="float32"), dtype=int)
     o = np.asarray(fast_stylize(paintings[0], img, style_model=str(any_model), backend="onnx"), dtype=int)
     assert np.abs(t - o).max() <= 1
 
@@ -193,7 +193,7 @@ def test_video_model_hook_takes_a_painting(any_model: Path, paintings: list[Path
 
     monkeypatch.setenv("BRUSHWORK_ARBITRARY_MODEL", str(any_model))
     frame = torch.rand(1, 3, 30, 42)
-    outs = {b: video_model(paintings[0], device="cpu", backend=b)(frame) for b in ("torch", "onnx")}
+    outs = {b: video_model(paintings[0], device="cpu", backend=b, precision="float32")(frame) for b in ("torch", "onnx")}
     assert outs["torch"].shape == frame.shape
     assert (outs["torch"] - outs["onnx"]).abs().max() < 1e-3
 

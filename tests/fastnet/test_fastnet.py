@@ -102,7 +102,7 @@ def test_folded_layout_keeps_the_size_and_runs_nothing_at_full_resolution(tmp_pa
     assert torch.allclose(export_net(net)(x), net(x), atol=1e-6)
     # sides that are not multiples of 8 are padded and cropped back, on both backends, which agree
     img = Image.fromarray(np.random.default_rng(3).integers(0, 255, (45, 61, 3), dtype=np.uint8))
-    a = np.asarray(FastStylizer(path, FastSettings(backend="torch"))(img), dtype=np.int16)
+    a = np.asarray(FastStylizer(path, FastSettings(backend="torch", precision="float32"))(img), dtype=np.int16)
     b = np.asarray(FastStylizer(path, FastSettings(backend="onnx"))(img), dtype=np.int16)
     assert a.shape == b.shape == (45, 61, 3)
     assert np.abs(a - b).max() <= 1
@@ -110,7 +110,7 @@ def test_folded_layout_keeps_the_size_and_runs_nothing_at_full_resolution(tmp_pa
 
 def test_onnx_matches_torch(model_file: Path) -> None:
     img = Image.fromarray(np.random.default_rng(1).integers(0, 255, (45, 61, 3), dtype=np.uint8))
-    a = np.asarray(FastStylizer(model_file, FastSettings(backend="torch"))(img), dtype=np.int16)
+    a = np.asarray(FastStylizer(model_file, FastSettings(backend="torch", precision="float32"))(img), dtype=np.int16)
     b = np.asarray(FastStylizer(model_file, FastSettings(backend="onnx"))(img), dtype=np.int16)
     assert a.shape == b.shape
     assert np.abs(a - b).max() <= 1  # float differences may flip a rounding

@@ -276,10 +276,12 @@ def test_model_hook_errors(tmp_path):
 def test_model_hook_runs_a_shipped_style_at_odd_sizes_on_both_backends():
     pytest.importorskip("onnxruntime")
     frame = torch.rand(1, 3, 37, 53)
-    outs = {b: load_model("the_scream", device="cpu", backend=b)(frame) for b in ("torch", "onnx")}
+    outs = {b: load_model("the_scream", device="cpu", backend=b, precision="float32")(frame) for b in ("torch", "onnx")}
+    outs["bfloat16"] = load_model("the_scream", device="cpu", backend="torch", precision="bfloat16")(frame)
     for out in outs.values():
         assert out.shape == frame.shape and 0 <= float(out.min()) and float(out.max()) <= 1
     assert float((outs["torch"] - outs["onnx"]).abs().max()) < 1e-3
+    assert float((outs["bfloat16"] - outs["torch"]).abs().mean()) < 0.01  # the same picture, to a level's width
     assert float((outs["torch"] - frame).abs().mean()) > 0.05  # it really painted
 
 

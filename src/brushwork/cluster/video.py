@@ -71,12 +71,13 @@ class VideoRecipe:
         prints = [file_fingerprint(Path(p)) for p in self.styles]
         return f"opt:{self.stylize!r}:{self.frame_iterations}:{prints}"
 
-    def build(self, device: str, backend: str) -> Any:
+    def build(self, device: str, backend: str, precision: str = "auto") -> Any:
         from ..core.image import load_image
         from ..video.stylizers import NetworkFrameStylizer, OptimizationFrameStylizer, load_model
 
         if self.model is not None:
-            return NetworkFrameStylizer(load_model(self.model, device, backend), device, identity=self.identity())
+            return NetworkFrameStylizer(load_model(self.model, device, backend, precision), device,
+                                        identity=self.identity())
         images = [load_image(Path(p), "style image") for p in self.styles]
         return OptimizationFrameStylizer(images, self.stylize or StylizeSettings(device=device), self.frame_iterations)
 
@@ -228,7 +229,7 @@ def stylize_segment(source: str, work: str, seg: Segment, recipe: VideoRecipe, s
                 if tally is not None:
                     tally.report.remote(seg.index, max(0, p.step - skip))
 
-            stylizer = recipe.build(settings.device, settings.backend)
+            stylizer = recipe.build(settings.device, settings.backend, settings.precision)
             # lossless inside the work folder: the join encodes once, at the user's quality
             stylize_video(seg_in, seg_out, stylizer, replace(settings, crf=0, cache=True), False, report)
     _write_json(done, record)

@@ -21,6 +21,7 @@ import typing
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from .device import PRECISIONS
 from .errors import SettingsError
 
 #: Help panels: the options a newcomer needs, and the ones for fine control.
@@ -48,6 +49,13 @@ def setting(default: object, help: str, *, choices: Collection[str] | None = Non
 def device_setting(note: str = "") -> Any:
     """The ``device`` field every job has (one help text for all of them; ``note`` adds a job's own rule)."""
     return setting("auto", "auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps." + note)
+
+
+def precision_setting(note: str = "") -> Any:
+    """The ``precision`` field of the jobs that run convolutions with PyTorch (one help text for all)."""
+    return setting("auto", "What the convolutions compute in: auto (bfloat16 on a CPU that has it natively, "
+                           "AVX512-BF16 or AMX, about twice as fast with the same look; float32 elsewhere), "
+                           "float32 or bfloat16." + note, choices=PRECISIONS)
 
 
 def flag(name: str) -> str:

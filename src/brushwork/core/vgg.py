@@ -128,6 +128,24 @@ class VGG(nn.Module):
         return out
 
 
+class InPrecision(nn.Module):
+    """A feature extractor computing in ``dtype`` under autocast, its features handed back in
+    float32 so that Gram matrices, losses and the optimiser stay in full precision.
+
+    Only the convolutions change precision: on a CPU with native bfloat16 they are about twice
+    as fast, and the optimiser follows gradients that differ from float32's by a few tenths of a
+    percent (the quality benchmark scores the same pictures to the third digit)."""
+
+    def __init__(self, extract: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.extract, self.dtype = extract, dtype
+
+    def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            feats = self.extract(x, layers)
+        return {name: f.float() for name, f in feats.items()}
+
+
 def propagate_mask(
     mask: torch.Tensor, layers: Iterable[str], arch: str = "vgg19", ceil_mode: bool = True
 ) -> dict[str, torch.Tensor]:

@@ -118,7 +118,7 @@ class AnyStyleStylizer(FastStylizer):
                 self.backends.append(_OnnxAny(session, model, code, s.strength))
             else:
                 bound = _Bound(model, code, s.strength)
-                self.backends.append(TorchBackend(FastModel(bound, self.info, self.loaded.path), s.device))  # type: ignore[arg-type]
+                self.backends.append(TorchBackend(FastModel(bound, self.info, self.loaded.path), s.device, s.precision))  # type: ignore[arg-type]
         self.backend = self.backends[0]
 
     def run_batch(self, images: Sequence[Image.Image]) -> list[Image.Image]:
@@ -204,10 +204,11 @@ def export_anystyle(model: str | os.PathLike[str], output: str | os.PathLike[str
 
 
 def painting_backend(painting: str | os.PathLike[str], device: str = "auto", backend: str = "auto",
-                     spin: bool = False) -> TorchBackend | OnnxBackend | _OnnxAny:
+                     spin: bool = False, precision: str = "auto") -> TorchBackend | OnnxBackend | _OnnxAny:
     """The video hook: a frame callable (padded N×3×H×W array → array) painting with ``painting``."""
     backend = "torch" if backend == "auto" else backend
-    return AnyStyleStylizer([painting], FastSettings(backend=backend, device=device), spin=spin).backend
+    settings = FastSettings(backend=backend, device=device, precision=precision)
+    return AnyStyleStylizer([painting], settings, spin=spin).backend
 
 
 _LOADED: dict[tuple[str, float], tuple[LoadedAnyStyle, CodeCache]] = {}

@@ -59,16 +59,19 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model: FastModel, device: str = "auto") -> None:
-        from ..core.device import resolve_device
+    def __init__(self, model: FastModel, device: str = "auto", precision: str = "auto") -> None:
+        from ..core.device import compute_dtype, resolve_device
 
         self.device = resolve_device(device)
+        self.dtype = compute_dtype(precision, self.device)
         self.net = model.net.to(self.device).eval()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        from ..core.device import autocast
+
+        with torch.inference_mode(), autocast(self.dtype, self.device):
             return self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
 
@@ -165,7 +168,7 @@ class FastStylizer:
 
                 self.backend = OnnxBackend(onnx_bytes(fast), s.threads, spin)
             else:
-                self.backend = TorchBackend(fast, s.device)
+                self.backend = TorchBackend(fast, s.device, s.precision)
         else:  # a model file on onnxruntime, from the graph cache: no PyTorch in this process
             from .onnxcache import graph_for
 

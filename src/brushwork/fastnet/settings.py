@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..core.errors import SettingsError
 from ..core.image import MAX_WORKING_SIDE
-from ..core.settings import ESSENTIAL, Settings, check_fields, device_setting, setting
+from ..core.settings import ESSENTIAL, Settings, check_fields, device_setting, precision_setting, setting
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class FastSettings(Settings):
                                    "faster, and no PyTorch start-up; torch on a GPU).",
                            choices=("auto", "torch", "onnx"))
     device: str = device_setting()
+    precision: str = precision_setting(" torch backend only (onnxruntime computes in float32).")
     batch_size: int = setting(4, "Images of the same size run together in one batch.", minimum=1)
     size: int | None = setting(None, "Resize so the longest side is this many pixels first (default: each image's own "
                                      "size).", minimum=32, maximum=16384, panel=ESSENTIAL)

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core import color
-from ..core.device import check_fits, memory_guard, resolve_device
+from ..core.device import check_fits, compute_dtype, memory_guard, resolve_device
 from ..core.errors import SettingsError
 from ..core.image import fit_size, load_image, resize, to_pil, to_tensor
 from ..core.losses import (
@@ -39,7 +39,7 @@ from ..core.losses import (
 from ..core.optim import Outcome, Step, Stop, optimise
 from ..core.progress import Progress, ProgressCallback, silent
 from ..core.schedule import Scale
-from ..core.vgg import VGG, load_vgg, propagate_mask
+from ..core.vgg import VGG, InPrecision, load_vgg, propagate_mask
 from . import regions, tiling
 from .presets import settings_from
 from .settings import LAYER_WEIGHTS, NORMALIZED_SCALE, StylizeSettings
@@ -108,6 +108,9 @@ class Stylizer:
         s = self.settings
         self.vgg = vgg or load_vgg(s.weights, s.pooling, s.preprocessing, self.device)
         self.vgg.check_layers([*s.content_layers, *s.style_layers])
+        dtype = compute_dtype(s.precision, self.device)
+        # the image being optimised goes through VGG in ``dtype``; the targets (computed once) in float32
+        self.extract: torch.nn.Module = self.vgg if dtype is None else InPrecision(self.vgg, dtype)
 
     def objective(
         self, content: torch.Tensor, styles: Sequence[torch.Tensor], content_boost: float, extra: Sequence[nn.Module] = (),
@@ -125,7 +128,7 @@ class Stylizer:
             style_terms = self._style_terms(styles, s.style_blend, grams=grams)
         else:
             style_terms = [t for img, m in zip(styles, masks) for t in self._style_terms([img], None, m)]
-        return Objective(self.vgg, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None, extra=extra)
+        return Objective(self.extract, content_terms, style_terms, TVLoss(s.tv_weight) if s.tv_weight else None, extra=extra)
 
     def _style_terms(self, styles: Sequence[torch.Tensor], blend: Sequence[float] | None,
                      mask: torch.Tensor | None = None, grams: dict[str, torch.Tensor] | None = None) -> list[nn.Module]:

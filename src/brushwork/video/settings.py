@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..core.settings import ESSENTIAL, Settings, device_setting, setting
+from ..core.settings import ESSENTIAL, Settings, device_setting, precision_setting, setting
 
 #: DIS optical-flow presets, fastest first (:mod:`.flow` maps them to OpenCV's; named here so the
 #: options can be built without loading OpenCV).
@@ -39,6 +39,7 @@ class VideoSettings(Settings):
     cache: bool = setting(True, "Keep finished frames (in a hidden folder next to the output) so an interrupted run can "
                                 "continue.")
     device: str = device_setting()
+    precision: str = precision_setting(" With --model, the torch backend only.")
     backend: str = setting("auto", "--model only: torch, onnx (onnxruntime) or auto (onnx on the CPU when onnxruntime "
                                    "is installed, as it is faster there; torch on a GPU).",
                            choices=("auto", "torch", "onnx"))

@@ -163,15 +163,18 @@ class OptimizationFrameStylizer:
         return torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0)
 
 
-def load_model(path: str | os.PathLike[str], device: str = "auto",
-               backend: str = "auto") -> Callable[[torch.Tensor], torch.Tensor]:
+def load_model(path: str | os.PathLike[str], device: str = "auto", backend: str = "auto",
+               precision: str = "auto") -> Callable[[torch.Tensor], torch.Tensor]:
     """The ``--model`` hook: a fast style network (a file or a shipped style name) as a frame callable.
 
     The callable maps a 1×3×H×W frame in [0, 1] to a stylized frame of the same size (frames are
     reflection-padded to the network's multiple and cropped back).  ``backend`` "auto" picks
-    onnxruntime on the CPU when it is installed (faster than torch there, see
-    benchmarks/README.md) and torch otherwise; its threads do not spin between frames, so the
-    optical flow and the encoder get the cores.  fastnet is imported only here.
+    onnxruntime on the CPU when it is installed and torch otherwise: on its own, torch in
+    bfloat16 (``precision``, on a CPU that has it natively) runs the video network faster than
+    onnxruntime (15 against 21 ms per 640×360 frame), but in the pipeline, beside the flow and
+    the encoder, onnxruntime gave more frames per second (14.7 against 11.6, benchmarks/README.md).
+    Its threads do not spin between frames, so the optical flow and the encoder get the cores.
+    fastnet is imported only here.
     """
     try:
         from ..fastnet import FastSettings, FastStylizer
@@ -190,9 +193,9 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
     from ..fastnet.anyinfer import is_painting, painting_backend
 
     if is_painting(file):
-        run_net, multiple = painting_backend(file, device, backend), MULTIPLE
+        run_net, multiple = painting_backend(file, device, backend, precision=precision), MULTIPLE
     else:
-        fast = FastStylizer(file, FastSettings(backend=backend, device=device), spin=False)
+        fast = FastStylizer(file, FastSettings(backend=backend, device=device, precision=precision), spin=False)
         run_net, multiple = fast.backend, fast.multiple
 
     def run(frame: torch.Tensor) -> torch.Tensor:
@@ -201,6 +204,8 @@ def load_model(path: str | os.PathLike[str], device: str = "auto",
         y = run_net(x)[..., top:top + h, left:left + w]
         return torch.from_numpy(np.ascontiguousarray(y))
 
+    half = getattr(run_net, "dtype", None) is not None
+    run.backend_name = getattr(run_net, "name", backend) + (" bfloat16" if half else "")  # type: ignore[attr-defined]
     return run
 
 

@@ -37,10 +37,10 @@ DEFAULT_PORT = 7860
 #: One pool for every job, so the concurrency limit holds across the tabs.
 CONCURRENCY_ID = "brushwork-jobs"
 
-#: Settings the page does not offer: the server chooses the device, files on the server are not
+#: Settings the page does not offer: the server chooses the device (and its precision), files on the server are not
 #: the browser's business (weights, init path), and intermediate files are shown instead of saved.
-HIDDEN = {"device", "weights", "save_every", "cache", "backend", "threads", "batch_size", "frame_iterations",
-          "style_model"}
+HIDDEN = {"device", "precision", "weights", "save_every", "cache", "backend", "threads", "batch_size",
+          "frame_iterations", "style_model"}
 
 #: The style a fast-style dropdown starts on: the full-width Starry Night (the list is alphabetical,
 #: which would put the weakest first).

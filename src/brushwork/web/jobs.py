@@ -336,7 +336,7 @@ def video_job(video: str | os.PathLike[str] | None, style: str, settings, workdi
             stylizer = OptimizationFrameStylizer([style_img], replace(base, device=settings.device),
                                                  settings.frame_iterations)
         else:
-            net = load_model(style, settings.device, settings.backend)
+            net = load_model(style, settings.device, settings.backend, settings.precision)
             stylizer = NetworkFrameStylizer(net, settings.device, identity="model:" + file_fingerprint(resolve(style)))
         tag = name_part(str(painting)) if opt else name_part(style)
         result = stylize_video(info.path, workdir / f"{name_part(str(video))}_{tag}.mp4", stylizer, settings, False,
