@@ -437,6 +437,8 @@ def main() -> None:
     ap.add_argument("--crops", type=Path, help="write crops of per-frame / plain blend / default output (PNG) here")
     ap.add_argument("--stages", help="per-stage ms/frame with this network at --stage-sizes")
     ap.add_argument("--stage-sizes", default="640x360,1280x720")
+    ap.add_argument("--stage-backends", default="auto",
+                    help="comma-separated --backend values to time the --stages network with (auto, torch, onnx)")
     ap.add_argument("--stage-frames", type=int, default=72, help="frames of the --stages clip (72: 3 s at 24 fps)")
     ap.add_argument("--net-size", type=int, default=0, help="--size for --net (0: the clip's own size)")
     ap.add_argument("--flicker-only", action="store_true", help="only the warping errors (no component costs)")
@@ -466,7 +468,8 @@ def main() -> None:
         print(json.dumps(report["optimisation"], indent=1), flush=True)
     if args.stages:
         sizes = [tuple(int(v) for v in wh.split("x")) for wh in args.stage_sizes.split(",")]
-        report["stages"] = stage_costs(args.stages, sizes, args.out, args.stage_frames, args.device)
+        report["stages"] = [row for backend in args.stage_backends.split(",")
+                            for row in stage_costs(args.stages, sizes, args.out, args.stage_frames, args.device, backend)]
     name = "report_opt.json" if args.opt_only else "report.json"  # first: a missing matplotlib loses nothing
     (args.out / name).write_text(json.dumps(report, indent=1, default=str))
     print(f"report: {args.out / name}")
@@ -572,7 +575,8 @@ def real_clip(args: argparse.Namespace, weights: list[float], vgg: nn.Module | N
         print(summary(sec), flush=True)
 
 
-def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: int, device: str) -> list[dict]:
+def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: int, device: str,
+                backend: str = "auto") -> list[dict]:
     """Per-stage milliseconds per frame of network mode at each size (each stage timed on its own,
     in one run, so they compare side by side), and the end-to-end frame rate.  In the loop the
     flow of the next frame runs in a second thread beside the network, so end to end ≈
@@ -581,8 +585,8 @@ def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: 
     for w, h in sizes:
         clip = make_clip(folder / f"stages_{w}x{h}.mp4", frames, (w, h))
         fr = read_frames(clip)
-        s = VideoSettings(cache=False, device=device)
-        net = load_model(model, device)
+        s = VideoSettings(cache=False, device=device, backend=backend)
+        net = load_model(model, device, backend, s.precision)
         st = NetworkFrameStylizer(net, device, identity=model)
         load = os.getloadavg()[0]
         ms: dict[str, float] = {}
@@ -596,7 +600,7 @@ def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: 
         net(x[0])
         t = time.perf_counter()
         outs = [net(xi).clamp(0, 1) for xi in x]
-        ms[f"network ({model})"] = (time.perf_counter() - t) / len(fr) * 1e3
+        ms[f"network ({model}, {getattr(net, 'backend_name', backend)})"] = (time.perf_counter() - t) / len(fr) * 1e3
         outs8 = [(o[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for o in outs]
         t = time.perf_counter()
         for i, m in enumerate(motions, start=1):
@@ -613,9 +617,10 @@ def stage_costs(model: str, sizes: list[tuple[int, int]], folder: Path, frames: 
         ms[f"encode (x264 {s.x264_preset}, crf {s.crf})"] = (time.perf_counter() - t) / len(fr) * 1e3
         fps, _ = timed_run(clip, folder / "speed.mp4", st, s)
         # the default command: with the resume cache, and the whole call timed (start-up included)
-        fps_default, seconds_default = timed_run(clip, folder / "speed.mp4", st, VideoSettings(device=device))
+        fps_default, seconds_default = timed_run(clip, folder / "speed.mp4", st, VideoSettings(device=device, backend=backend))
         ident, _ = timed_run(clip, folder / "speed.mp4", NetworkFrameStylizer(lambda v: v, device), s)
-        row = {"size": f"{w}×{h}", "frames": len(fr), "load_average_at_start": round(load, 1),
+        row = {"size": f"{w}×{h}", "backend": getattr(net, "backend_name", backend), "frames": len(fr),
+               "load_average_at_start": round(load, 1),
                "load_average_at_end": round(os.getloadavg()[0], 1), "ms_per_frame": {k: round(v, 1) for k, v in ms.items()},
                "end_to_end_fps": round(fps, 2), "end_to_end_fps_default_settings_with_cache": round(fps_default, 2),
                "whole_call_seconds_default_settings": round(seconds_default, 2),
