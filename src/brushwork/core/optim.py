@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .descent import LBFGS, Adam
 from .device import memory_guard
 from .outcome import Outcome, Stop
 from .schedule import Method
 
-__all__ = ["Evaluator", "LossFn", "Method", "Outcome", "Run", "Step", "Stop", "lbfgs", "optimise"]
+__all__ = ["Evaluator", "LossFn", "Method", "Outcome", "Run", "Step", "Stop", "optimise"]
 
 #: A loss function as the loop sees it: image in [0, 1] → (scalar loss, named parts for display).
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
@@ -80,26 +81,6 @@ class Evaluator:
         return self.best[1] if self.best else self.param.detach().clamp(0, 1)
 
 
-def lbfgs(param: torch.Tensor, evaluator: Callable[[], torch.Tensor], first_change: float = 0.05) -> torch.optim.LBFGS:
-    """An L-BFGS optimiser for an image, one iteration per ``step`` call, strong-Wolfe line search.
-
-    torch's first L-BFGS step is min(1, 1/|g|₁)·lr, which is tiny for images and costs several
-    extra line-search evaluations; the first step is aimed at a ``first_change`` change of the
-    largest-gradient pixel instead.  After the first ``step`` the caller sets ``lr`` to 1 (later
-    steps are scaled by the curvature estimate); :func:`optimise` does.
-    """
-    evaluator()
-    g = param.grad.detach()
-    gmax, gsum = float(g.abs().max()), float(g.abs().sum())
-    lr = 1.0
-    if gmax > 0 and math.isfinite(gsum):
-        lr = (first_change / gmax) / min(1.0, 1.0 / gsum)
-    # max_eval matters: torch gives the line search only max_eval minus the evaluations already
-    # spent in this step, and its default (max_iter · 5/4 = 1 here) leaves no room to backtrack.
-    return torch.optim.LBFGS([param], lr=lr, max_iter=1, max_eval=25, history_size=50,
-                             tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
-
-
 @dataclass
 class Step:
     """What a progress callback learns after each iteration."""
@@ -145,22 +126,18 @@ def optimise(loss_fn: LossFn, start: torch.Tensor, iterations: int, method: Meth
     try:
         with memory_guard(what):
             optimizer = _make(method, param, evaluator)
-            fresh = True  # L-BFGS's first step has its own size (see lbfgs)
             for _ in range(iterations):
-                optimizer.step(evaluator)
-                if isinstance(optimizer, torch.optim.Adam):
+                if isinstance(optimizer, LBFGS):
+                    loss = optimizer.step()
+                    if method.restart and run.losses and loss >= run.losses[-1]:
+                        optimizer.reset()
+                else:
+                    optimizer.step()
                     with torch.no_grad():
                         param.clamp_(0, 1)  # loss-neutral (the loss sees the clamped image)
-                    if method.lr_decay != 1.0:
-                        for group in optimizer.param_groups:
-                            group["lr"] *= method.lr_decay
-                elif fresh:
-                    optimizer.param_groups[0]["lr"] = 1.0
-                    fresh = False
-                loss = float(evaluator().detach())  # usually cached: the next step starts here
+                    optimizer.lr *= method.lr_decay
+                    loss = float(evaluator().detach())  # the next step starts here (cached)
                 run.iterations += 1
-                if isinstance(optimizer, torch.optim.LBFGS) and method.restart and run.losses and loss >= run.losses[-1]:
-                    optimizer, fresh = _make(method, param, evaluator), True
                 run.losses.append(loss)
                 if on_step is not None:
                     on_step(Step(run.iterations, loss, dict(evaluator.parts), evaluator.best_image))
@@ -176,7 +153,7 @@ def optimise(loss_fn: LossFn, start: torch.Tensor, iterations: int, method: Meth
     return run
 
 
-def _make(method: Method, param: torch.Tensor, evaluator: Evaluator) -> torch.optim.Optimizer:
+def _make(method: Method, param: torch.Tensor, evaluator: Evaluator) -> LBFGS | Adam:
     if method.name == "adam":
-        return torch.optim.Adam([param], lr=method.learning_rate)
-    return lbfgs(param, evaluator)
+        return Adam(param, evaluator, method.learning_rate)
+    return LBFGS(param, evaluator)
