@@ -21,6 +21,23 @@ def test_gram_hand_computed():
     assert torch.allclose(gram(f)[0], expected)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_and_its_gradient_match_the_plain_product_in_either_layout(layout):
+    # the Gram has its own backward pass; it must agree with autograd's through a bare bmm
+    torch.manual_seed(0)
+    base = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    weight = torch.randn(2, 5, 5, dtype=torch.float64)
+    x = base.clone().contiguous(memory_format=layout).requires_grad_(True)
+    (gram(x) * weight).sum().backward()
+    y = base.clone().requires_grad_(True)
+    f = y.reshape(2, 5, 12)
+    expected = torch.bmm(f, f.transpose(1, 2)) / 60
+    (expected * weight).sum().backward()
+    assert torch.allclose(gram(x.detach()), expected.detach())
+    assert torch.allclose(x.grad, y.grad)
+    assert torch.autograd.gradcheck(gram, (x.detach().clone().requires_grad_(True),))
+
+
 def test_content_loss_is_weighted_mse():
     target = torch.zeros(1, 2, 2, 2)
     x = torch.full((1, 2, 2, 2), 3.0)

@@ -84,6 +84,14 @@ class VGG(nn.Module):
             self.convs[name] = conv
         self.requires_grad_(False)
         self.eval()
+        # Channels-last (N×H×W×C in memory) is the layout the CPU convolution kernels compute in:
+        # given the usual N×C×H×W they convert every output back with a full copy, forward and
+        # backward, which at 512 px cost more than the relu1_x convolutions themselves.  Kept
+        # channels-last end to end (weights here, the input in ``forward``, the Gram view in
+        # ``losses.gram``), one forward + backward of the Gatys objective at 512 px went from
+        # 2.1 to 0.84 s in bfloat16 (Intel 2-core VM; benchmarks/README.md).  Features come out
+        # channels-last: use ``reshape``, not ``view``, on them.
+        self.to(memory_format=torch.channels_last)
         if preprocessing == "caffe":
             mean = torch.tensor(CAFFE_MEAN_BGR[::-1]).view(1, 3, 1, 1) / 255.0  # as RGB, [0, 1]
             self.register_buffer("mean", mean, persistent=False)
@@ -113,7 +121,7 @@ class VGG(nn.Module):
         self.check_layers(wanted)
         last = max(self.names.index(name) for name in wanted)
         out: dict[str, torch.Tensor] = {}
-        h = self.preprocess(x)
+        h = self.preprocess(x).contiguous(memory_format=torch.channels_last)
         for name in self.names[: last + 1]:
             if name.startswith("conv"):
                 h = self.convs[name](h)
