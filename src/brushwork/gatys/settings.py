@@ -39,7 +39,11 @@ STYLE_LOSSES = ("gram", "w2")
 #: ``StylizeSettings.iterations``.
 SCHEDULES: dict[str, tuple[Scale, ...]] = {
     "draft": (Scale(0.25, 40, 3.0), Scale(0.5, 12, 2.0), Scale(1.0, 4)),
-    "normal": (Scale(0.25, 50, 3.0), Scale(0.5, 40, 2.0), Scale(1.0, 8, 1.5)),
+    # Most of the work at full size: with the VGG kept channels-last a 512 px pass costs ~4 of a
+    # 256 px one, and 18 full-size iterations instead of 8 lowered both terms on every benchmark
+    # pair (e.g. golden_gate + Scream 1.89e5 / 0.239 → 1.63e5 / 0.227), so the coarse scales were
+    # cut from 50 + 40 to 30 + 20 to pay for them (benchmarks/README.md, 2026-12-03).
+    "normal": (Scale(0.25, 30, 3.0), Scale(0.5, 20, 2.0), Scale(1.0, 18, 1.5)),
     "high": (Scale(0.25, 300, 3.0), Scale(0.5, 150, 2.0), Scale(1.0, 100)),
     "single": (Scale(1.0, 500),),
 }
@@ -60,7 +64,7 @@ class StylizeSettings(Settings):
                                      minimum=0, panel=ESSENTIAL)
     content_weight: float = setting(5.0, "Weight of the content loss (mean squared feature difference).", minimum=0,
                                     panel=ESSENTIAL)
-    style_weight: float = setting(250.0, "Weight of the style loss (Gram matrices normalised by C·H·W; with "
+    style_weight: float = setting(265.0, "Weight of the style loss (Gram matrices normalised by C·H·W; with "
                                          "style-normalize, per layer relative to the painting's own Gram).", minimum=0,
                                   panel=ESSENTIAL)
     style_loss: str = setting(
