@@ -61,6 +61,9 @@ class LBFGS:
         self.x: torch.Tensor | None = None  # the current point, flat; its loss and gradient:
         self.loss = math.inf
         self.grad: torch.Tensor | None = None
+        #: Whether the last :meth:`step` moved: False at a stationary point or when the line
+        #: search found no lower point (the loss's own precision reached, e.g. in bfloat16).
+        self.moved = True
 
     def reset(self) -> None:
         """Forget the curvature pairs: the next step follows the gradient, sized by ``first_change``."""
@@ -93,6 +96,7 @@ class LBFGS:
             self.x = self.param.detach().reshape(-1).clone()
             self.loss, self.grad = self._value(self.x)
         g = self.grad
+        self.moved = False
         d = self._direction(g) if self.pairs else -g
         slope = float(g.dot(d))
         if not slope < 0:  # stale curvature: start again from the gradient
@@ -120,7 +124,7 @@ class LBFGS:
         self.x = torch.add(self.x, d, alpha=t)
         with torch.no_grad():
             self.param.copy_(self.x.view_as(self.param))
-        self.loss, self.grad = loss, new_g
+        self.loss, self.grad, self.moved = loss, new_g, True
         return loss
 
     def _line_search(self, x0: torch.Tensor, f0: float, slope0: float, d: torch.Tensor,

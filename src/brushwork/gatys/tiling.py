@@ -248,6 +248,7 @@ def optimize_tiled(
     total = sum(len(tiles) * its for tiles, its in passes) or 1
     window_method = replace(method, name="lbfgs", stall_tolerance=0.0, restart=True)
     run = TiledRun()
+    planned = 0  # iterations of the windows done so far, as planned (a window may end early)
     for tiles, its in passes:
         for win in tiles:
             if its == 0:
@@ -261,7 +262,7 @@ def optimize_tiled(
                         objective: nn.Module = objective) -> tuple[torch.Tensor, dict[str, float]]:
                 return objective(base + weight * (img - base))
 
-            done = run.iterations
+            done = planned
 
             def on_step(st: Step, done: int = done) -> None:
                 if report:
@@ -269,6 +270,7 @@ def optimize_tiled(
 
             window = optimise(blended, base, its, window_method, on_step=on_step, what=what, where=f" in tile {win.core}")
             x[..., wt:wb, wl:wr] = base + weight * (window.image - base)
+            planned += its
             run.iterations += window.iterations
             run.evaluations += window.evaluations
             run.losses += window.losses
