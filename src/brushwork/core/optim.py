@@ -3,8 +3,9 @@
 :func:`optimise` runs L-BFGS (strong-Wolfe line search) or Adam on an image against a loss and
 is the single place that decides how a run ends:
 
-* all iterations done, the loss stalled (``stall_tolerance``), or L-BFGS found no lower point
-  along the gradient itself (the loss's precision is reached): a normal end;
+* all iterations done, the loss stalled (``stall_tolerance``), or L-BFGS's line search
+  struggled twice in a row, the second time from the plain gradient (the loss is down to its
+  own rounding noise; :attr:`~brushwork.core.descent.LBFGS.struggled`): a normal end;
 * Ctrl-C (or SIGTERM, which the CLI turns into the same ``KeyboardInterrupt``) during a step or
   a progress callback: :data:`Stop.INTERRUPTED`, with the best image so far;
 * a NaN or infinite loss: :data:`Stop.DIVERGED`, with the best finite image so far;
@@ -127,17 +128,18 @@ def optimise(loss_fn: LossFn, start: torch.Tensor, iterations: int, method: Meth
     try:
         with memory_guard(what):
             optimizer = _make(method, param, evaluator)
-            stuck = 0  # L-BFGS steps in a row that found no lower point
+            struggled = 0  # L-BFGS steps in a row whose line search struggled
             for _ in range(iterations):
                 if isinstance(optimizer, LBFGS):
                     loss = optimizer.step()
-                    stuck = 0 if optimizer.moved else stuck + 1
-                    # A failed step would be repeated exactly, at up to 25 VGG passes each: stop
-                    # once it failed from the plain gradient too (after a restart) or can't restart.
-                    # Seen near the end of a 1000-iteration bfloat16 run: 10 s an iteration, no gain.
-                    if stuck and (stuck > 1 or not method.restart):
+                    struggled = struggled + 1 if optimizer.struggled else 0
+                    # Such steps cost up to 25 VGG passes each for nothing (the tail of a
+                    # 1000-iteration run at 512 px: 10 s an iteration, no visible gain): restart
+                    # from the plain gradient once, and stop if that struggles too.  A step that
+                    # did not move would be repeated exactly when there is no restart.
+                    if struggled > 1 or (not optimizer.moved and not method.restart):
                         break
-                    if method.restart and run.losses and loss >= run.losses[-1]:
+                    if method.restart and (struggled or (run.losses and loss >= run.losses[-1])):
                         optimizer.reset()
                 else:
                     optimizer.step()
